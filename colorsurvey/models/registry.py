@@ -1,0 +1,54 @@
+"""A registry of methods, in the manner of timm/torchvision: ``create(key, size=...)``.
+
+Each method module registers its classes with :func:`register`; importing
+:mod:`colorsurvey.models` imports every method module, so the registry is complete.
+"""
+
+from __future__ import annotations
+
+from .base import ColorizationModel, ModelCard
+
+_REGISTRY: dict[str, type[ColorizationModel]] = {}
+
+__all__ = ["register", "create", "list_models", "get_class", "cards"]
+
+
+def register(cls: type[ColorizationModel]) -> type[ColorizationModel]:
+    """Class decorator: make ``cls`` buildable by ``create(cls.card.key)``."""
+    key = cls.card.key
+    if key in _REGISTRY and _REGISTRY[key] is not cls:
+        raise ValueError(f"two methods registered under the key {key!r}")
+    if "paper" not in cls.sizes:
+        raise ValueError(f"{cls.__name__} must define a 'paper' size preset")
+    _REGISTRY[key] = cls
+    return cls
+
+
+def get_class(key: str) -> type[ColorizationModel]:
+    try:
+        return _REGISTRY[key]
+    except KeyError:
+        raise KeyError(f"unknown method {key!r}; known: {', '.join(sorted(_REGISTRY))}") from None
+
+
+def create(key: str, size: str = "small", **overrides) -> ColorizationModel:
+    """Build a method by key and size preset; ``overrides`` replace preset arguments.
+
+    Asking for a preset the method lacks is an error naming the available ones.
+    """
+    cls = get_class(key)
+    if size not in cls.sizes:
+        raise KeyError(f"{key!r} has no size {size!r}; available: {', '.join(cls.sizes)}")
+    kwargs = {**cls.sizes[size], **overrides}
+    model = cls(**kwargs)
+    model.size_name = size
+    return model
+
+
+def list_models(taxonomy: str | None = None) -> list[str]:
+    """Registered keys, optionally of one taxonomy class, in registration order."""
+    return [k for k, c in _REGISTRY.items() if taxonomy is None or c.card.taxonomy == taxonomy]
+
+
+def cards() -> list[ModelCard]:
+    return [c.card for c in _REGISTRY.values()]
