@@ -1,0 +1,16 @@
+"""Every surveyed method behind one interface, built by key and size.
+
+>>> from colorsurvey import models
+>>> net = models.create("unet", size="smoke")
+>>> models.list_models()  # doctest: +SKIP
+
+Importing this package imports each taxonomy module, which registers its methods.
+"""
+
+from .base import ColorizationModel, ModelCard, count_parameters
+from .registry import cards, create, get_class, list_models, register
+
+from . import baselines  # noqa: E402,F401  (registers gray, mean-ab, unet)
+
+__all__ = ["ColorizationModel", "ModelCard", "count_parameters", "cards", "create", "get_class",
+           "list_models", "register"]

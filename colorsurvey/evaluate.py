@@ -1,0 +1,247 @@
+"""The survey's evaluation protocol (survey §4): per-image metrics, the per-category table,
+and a compute table.
+
+The survey reports, per NCD category and for the whole set, PSNR, SSIM, PCQI and UIQM of
+each method's colorized images against the ground truth; this module adds the survey's own
+proposal of a chroma-only PSNR, Hasler–Süsstrunk colorfulness and Zhang et al.'s AuC. Tables
+are pandas DataFrames with rows = categories + ``Dataset`` and columns = (method, metric),
+written as CSV, HTML and LaTeX with the best value of each row marked.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from tqdm.auto import tqdm
+
+from . import metrics as M
+from .color import merge_lab
+from .models.base import ColorizationModel, count_parameters
+from .train import pick_device
+
+__all__ = [
+    "TABLE_METRICS", "SURVEY_METRICS", "image_metrics", "evaluate", "per_category_table", "dataset_row",
+    "write_table", "colorized_rgb", "count_gflops", "inference_ms", "compute_row",
+]
+
+#: metric key -> (column label, higher is better?)
+TABLE_METRICS: dict[str, tuple[str, bool | None]] = {
+    "psnr": ("PSNR", True),
+    "ssim": ("SSIM", True),
+    "pcqi": ("PCQI", True),
+    "uiqm": ("UIQM", True),
+    "chroma_psnr": ("ab-PSNR", True),
+    "auc": ("AuC", True),
+    "colorfulness": ("Colorfulness", None),  # not better or worse: compare with ground truth
+}
+SURVEY_METRICS = ("psnr", "ssim", "pcqi", "uiqm")
+DATASET_ROW = "Dataset"
+
+
+@torch.no_grad()
+def colorized_rgb(model: ColorizationModel, batch: dict) -> torch.Tensor:
+    """The method's colorized image for a batch: input L with predicted ab, sRGB (B, 3, H, W)."""
+    ab = model.predict(batch)
+    return merge_lab(batch["L"].float(), ab.to(batch["L"].device))
+
+
+def image_metrics(gt_rgb: np.ndarray, out_rgb: np.ndarray, gt_ab: np.ndarray, out_ab: np.ndarray,
+                  which=tuple(TABLE_METRICS)) -> dict[str, float]:
+    """Every table metric for one image pair (uint8 RGB (H, W, 3), ab (2, H, W) in Lab units)."""
+    r: dict[str, float] = {}
+    if "psnr" in which:
+        r["psnr"] = M.psnr(gt_rgb, out_rgb)
+    if "ssim" in which:
+        r["ssim"] = M.ssim(gt_rgb, out_rgb)
+    if "pcqi" in which:
+        r["pcqi"] = M.pcqi(gt_rgb, out_rgb)
+    if "uiqm" in which:
+        r["uiqm"] = M.uiqm(out_rgb).uiqm
+    if "chroma_psnr" in which:
+        r["chroma_psnr"] = M.chroma_psnr(gt_ab, out_ab)
+    if "auc" in which:
+        r["auc"] = M.auc(gt_ab, out_ab)
+    if "colorfulness" in which:
+        r["colorfulness"] = M.colorfulness(out_rgb)
+    return r
+
+
+@torch.no_grad()
+def evaluate(model: ColorizationModel, dataset, *, batch_size: int = 32, limit: int | None = None,
+             device: str | torch.device | None = None, progress: bool = True,
+             metrics=tuple(TABLE_METRICS)) -> pd.DataFrame:
+    """Per-image metrics of ``model`` on ``dataset`` (one row per image: index, category, metrics).
+
+    The colorized image keeps the ground truth's L and takes the predicted ab; both are
+    quantised to 8-bit sRGB before the RGB metrics, as image files would be.
+    """
+    device = pick_device(str(device) if device is not None else None)
+    model.to(device).eval()
+    n = len(dataset) if limit is None else min(limit, len(dataset))
+    rows = []
+    bar = tqdm(total=n, desc=f"eval {model.card.key}", disable=not progress, leave=False)
+    for batch in dataset.iterate(batch_size, device=device, limit=n):
+        ab_pred = model.predict(batch).float()
+        out = merge_lab(batch["L"].float(), ab_pred)
+        ab_out = ab_pred.cpu().numpy()
+        ab_gt = batch["ab"].float().cpu().numpy()
+        for i in range(out.shape[0]):
+            gt8 = M.to_uint8(batch["rgb"][i])
+            out8 = M.to_uint8(out[i])
+            rec = {"index": int(batch["index"][i]), "category": dataset.categories[int(batch["label"][i])]}
+            rec.update(image_metrics(gt8, out8, ab_gt[i], ab_out[i], which=metrics))
+            rows.append(rec)
+        bar.update(out.shape[0])
+    bar.close()
+    return pd.DataFrame(rows)
+
+
+def per_category_table(results: dict[str, pd.DataFrame], categories: list[str] | None = None,
+                       metrics=None) -> pd.DataFrame:
+    """Survey-style table: rows = categories + ``Dataset`` (mean over all images), columns =
+    (method, metric). ``results`` maps a method name to :func:`evaluate`'s output."""
+    frames = {}
+    for name, df in results.items():
+        cols = [m for m in (metrics or TABLE_METRICS) if m in df.columns]
+        g = df.groupby("category")[cols].mean()
+        if categories is not None:
+            g = g.reindex([c for c in categories if c in g.index])
+        g.loc[DATASET_ROW] = df[cols].mean()
+        frames[name] = g.rename(columns={m: TABLE_METRICS[m][0] for m in cols})
+    table = pd.concat(frames, axis=1)
+    table.columns.names = ["method", "metric"]
+    table.index.name = "category"
+    return table
+
+
+def dataset_row(table: pd.DataFrame) -> pd.DataFrame:
+    """The dataset-level row as a small method x metric table."""
+    return table.loc[DATASET_ROW].unstack("metric")
+
+
+def _best_mask(table: pd.DataFrame) -> pd.DataFrame:
+    """True where a value is the best of its row for its metric (ties all marked)."""
+    mask = pd.DataFrame(False, index=table.index, columns=table.columns)
+    label_to_dir = {label: hib for label, hib in TABLE_METRICS.values()}
+    for metric in table.columns.get_level_values("metric").unique():
+        hib = label_to_dir.get(metric)
+        if hib is None:
+            continue
+        sub = table.xs(metric, axis=1, level="metric")
+        if sub.shape[1] < 2:
+            continue
+        best = sub.max(axis=1) if hib else sub.min(axis=1)
+        for method in sub.columns:
+            mask[(method, metric)] = np.isclose(sub[method], best, rtol=0, atol=1e-12) & sub[method].notna()
+    return mask
+
+
+def write_table(table: pd.DataFrame, out_dir: str | os.PathLike, stem: str, digits: int = 3,
+                caption: str = "") -> dict[str, Path]:
+    """Write ``table`` as ``stem.csv``, ``stem.html`` and ``stem.tex`` (best per row in bold),
+    atomically (each file appears complete or not at all). Returns the paths."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    best = _best_mask(table)
+    fmt = table.map(lambda v: "—" if pd.isna(v) else f"{v:.{digits}f}")
+    html_cells = fmt.where(~best, "<b>" + fmt + "</b>")
+    tex_cells = fmt.where(~best, "\\textbf{" + fmt + "}")
+
+    paths = {"csv": out / f"{stem}.csv", "html": out / f"{stem}.html", "tex": out / f"{stem}.tex"}
+    texts = {
+        "csv": table.to_csv(float_format=f"%.{digits + 2}f"),
+        "html": (f"<p>{caption}</p>\n" if caption else "") + html_cells.to_html(escape=False),
+        "tex": _latex(tex_cells, caption),
+    }
+    for k, p in paths.items():
+        tmp = p.with_suffix(p.suffix + ".tmp")
+        tmp.write_text(texts[k])
+        os.replace(tmp, p)
+    return paths
+
+
+def _latex(cells: pd.DataFrame, caption: str) -> str:
+    """A booktabs tabular with a two-level header (method over metric)."""
+    methods = list(dict.fromkeys(cells.columns.get_level_values(0)))
+    per = [sum(1 for c in cells.columns if c[0] == m) for m in methods]
+    esc = lambda s: str(s).replace("_", "\\_").replace("&", "\\&").replace("%", "\\%")  # noqa: E731
+    lines = ["\\begin{table}[t]", "\\centering", "\\small"]
+    if caption:
+        lines.append(f"\\caption{{{esc(caption)}}}")
+    lines.append("\\begin{tabular}{l" + "r" * cells.shape[1] + "}")
+    lines.append("\\toprule")
+    lines.append(" & " + " & ".join(f"\\multicolumn{{{n}}}{{c}}{{{esc(m)}}}" for m, n in zip(methods, per)) + " \\\\")
+    lines.append(esc(cells.index.name or "") + " & " + " & ".join(esc(c[1]) for c in cells.columns) + " \\\\")
+    lines.append("\\midrule")
+    for idx, row in cells.iterrows():
+        if idx == DATASET_ROW:
+            lines.append("\\midrule")
+        lines.append(esc(idx) + " & " + " & ".join(row.tolist()) + " \\\\")
+    lines += ["\\bottomrule", "\\end{tabular}", "\\end{table}", ""]
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------------------
+# Compute: parameters, GFLOPs, speed
+# --------------------------------------------------------------------------------------
+
+def _example_inputs(model: ColorizationModel, size: int, device) -> tuple[torch.Tensor, dict]:
+    L = torch.full((1, 1, size, size), 50.0, device=device)
+    cond = {}
+    needs = set(model.card.conditions)
+    if "depth" in needs:
+        cond["depth"] = torch.rand(1, 1, size, size, device=device)
+    return L, cond
+
+
+@torch.no_grad()
+def count_gflops(model: ColorizationModel, size: int = 256) -> float:
+    """Forward GFLOPs (2 x multiply-accumulates) of ``colorize`` at size x size, counted by
+    torch's FlopCounterMode on the CPU (convolutions and matrix products)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    device = next(iter(model.parameters()), torch.empty(0)).device
+    model.eval()
+    L, cond = _example_inputs(model, size, device)
+    with FlopCounterMode(display=False) as fc:
+        model.colorize(L, **cond)
+    return fc.get_total_flops() / 1e9
+
+
+@torch.no_grad()
+def inference_ms(model: ColorizationModel, size: int = 256, device=None, repeats: int = 5) -> float:
+    """Median wall time of one ``colorize`` call on one size x size image, in milliseconds."""
+    device = pick_device(str(device) if device is not None else None)
+    model.to(device).eval()
+    L, cond = _example_inputs(model, size, device)
+    model.colorize(L, **cond)  # warm-up
+    times = []
+    for _ in range(repeats):
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        t = time.perf_counter()
+        model.colorize(L, **cond)
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        times.append(time.perf_counter() - t)
+    return 1000 * float(np.median(times))
+
+
+def compute_row(model: ColorizationModel, train_images_per_s: float | None = None, size: int = 256,
+                device=None, repeats: int = 3) -> dict:
+    """One row of the compute table for ``model``."""
+    row = {
+        "method": model.card.key,
+        "size": model.size_name,
+        "parameters": count_parameters(model),
+        f"GFLOPs@{size}": count_gflops(model.cpu(), size),
+        "train img/s": train_images_per_s,
+        f"infer ms@{size}": inference_ms(model, size, device, repeats),
+        "device": str(pick_device(str(device) if device is not None else None)),
+    }
+    return row

@@ -1,0 +1,225 @@
+"""One small training loop for every method (DESIGN.md "One interface", "Speed").
+
+The method owns its optimisers and losses (``model.training_step(batch)``), so a GAN, a
+classifier and a regression network all train here. The loop owns everything else:
+
+* the device (CUDA, then MPS, then CPU), bf16 autocast and channels_last on CUDA;
+* a step budget and/or a time budget, a ``tqdm.auto`` bar showing the live loss;
+* repeatability: the model is seeded, and batch *i* is fixed by (seed, i) — see
+  :meth:`colorsurvey.data.base.ColorDataset.random_batch`;
+* no host sync per step: logged values are read every ``log_every`` steps only;
+* checkpoints as safetensors (the model) plus a small ``weights_only`` state file
+  (optimisers, step, history), written atomically; ``resume=True`` continues from them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_model, save_model
+from tqdm.auto import tqdm
+
+from .models.base import ColorizationModel
+
+__all__ = ["pick_device", "seed_everything", "train", "TrainResult", "save_checkpoint", "load_checkpoint"]
+
+
+def pick_device(prefer: str | None = None) -> torch.device:
+    """The best available device: ``prefer`` if given, else CUDA, then MPS, then CPU."""
+    if prefer:
+        return torch.device(prefer)
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def seed_everything(seed: int) -> None:
+    import random
+
+    import numpy as np
+
+    random.seed(seed)
+    np.random.seed(seed % (2 ** 32))
+    torch.manual_seed(seed)
+
+
+@dataclass
+class TrainResult:
+    """What a run leaves behind: the loss history (for plotting) and its speed."""
+
+    history: dict[str, list[float]] = field(default_factory=dict)
+    steps: list[int] = field(default_factory=list)
+    step: int = 0
+    seconds: float = 0.0
+    images: int = 0
+    device: str = "cpu"
+
+    @property
+    def images_per_second(self) -> float:
+        return self.images / self.seconds if self.seconds > 0 else float("nan")
+
+    def as_dict(self) -> dict:
+        return {"history": self.history, "steps": self.steps, "step": self.step,
+                "seconds": self.seconds, "images": self.images, "device": self.device}
+
+
+def _to_device(batch: dict, device: torch.device, channels_last: bool) -> dict:
+    out = {}
+    for k, v in batch.items():
+        if isinstance(v, torch.Tensor):
+            v = v.to(device, non_blocking=True)
+            if channels_last and v.dim() == 4 and v.is_floating_point():
+                v = v.contiguous(memory_format=torch.channels_last)
+        out[k] = v
+    return out
+
+
+def save_checkpoint(model: ColorizationModel, path: str | os.PathLike, result: TrainResult | None = None) -> Path:
+    """Write ``<path>/model.safetensors`` and ``<path>/state.pt`` atomically."""
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    tmp_model = path / "model.safetensors.tmp"
+    save_model(model, str(tmp_model))
+    state = {
+        "optimizers": {k: o.state_dict() for k, o in (model._optimizers or {}).items()},
+        "result": result.as_dict() if result is not None else None,
+        "key": model.card.key,
+        "size": model.size_name,
+    }
+    tmp_state = path / "state.pt.tmp"
+    torch.save(state, tmp_state)
+    os.replace(tmp_model, path / "model.safetensors")
+    os.replace(tmp_state, path / "state.pt")
+    return path
+
+
+def load_checkpoint(model: ColorizationModel, path: str | os.PathLike, device: torch.device | str = "cpu") -> TrainResult | None:
+    """Load weights (and optimiser state, if saved) into ``model``; returns the saved result."""
+    path = Path(path)
+    if not (path / "model.safetensors").exists():
+        raise FileNotFoundError(f"no checkpoint at {path} (expected model.safetensors there)")
+    load_model(model, str(path / "model.safetensors"), device=str(device))
+    state_file = path / "state.pt"
+    if not state_file.exists():
+        return None
+    state = torch.load(state_file, map_location=device, weights_only=True)
+    if state.get("key") not in (None, model.card.key):
+        raise ValueError(f"checkpoint at {path} is for {state['key']!r}, not {model.card.key!r}")
+    for name, sd in state.get("optimizers", {}).items():
+        if name in model.optimizers:
+            model.optimizers[name].load_state_dict(sd)
+    r = state.get("result")
+    return TrainResult(**r) if r else None
+
+
+def train(
+    model: ColorizationModel,
+    data,
+    *,
+    steps: int | None = 200,
+    seconds: float | None = None,
+    batch_size: int = 16,
+    device: str | torch.device | None = None,
+    seed: int = 0,
+    log_every: int = 10,
+    amp: bool | None = None,
+    channels_last: bool | None = None,
+    checkpoint: str | os.PathLike | None = None,
+    checkpoint_every: int = 500,
+    resume: bool = True,
+    progress: bool = True,
+    statistics_batches: int = 8,
+    compile: bool = False,
+) -> TrainResult:
+    """Train ``model`` on ``data`` (a :class:`~colorsurvey.data.base.ColorDataset`).
+
+    Stops after ``steps`` steps or ``seconds`` seconds, whichever comes first (at least one
+    must be given). Returns a :class:`TrainResult` with the loss history and throughput.
+    """
+    if steps is None and seconds is None:
+        raise ValueError("give a step budget (steps=...) or a time budget (seconds=...)")
+    device = pick_device(str(device) if device is not None else None)
+    on_cuda = device.type == "cuda"
+    amp = on_cuda if amp is None else amp
+    channels_last = on_cuda if channels_last is None else channels_last
+    seed_everything(seed)
+    model.to(device)
+    if channels_last:
+        model.to(memory_format=torch.channels_last)
+    model.train()
+
+    result = TrainResult(device=str(device))
+    if checkpoint is not None and resume and (Path(checkpoint) / "model.safetensors").exists():
+        result = load_checkpoint(model, checkpoint, device) or result
+        result.device = str(device)
+    elif statistics_batches:
+        model.fit_statistics(data.random_batch(batch_size, step=-1 - i, seed=seed, device=device)
+                             for i in range(statistics_batches))
+
+    if not model.needs_fit():
+        return result
+    step_fn = torch.compile(model.training_step) if compile else model.training_step
+    autocast = (torch.autocast(device_type=device.type, dtype=torch.bfloat16) if amp
+                else contextlib.nullcontext())
+
+    total = steps if steps is not None else None
+    bar = tqdm(total=total, initial=result.step, desc=f"train {model.card.key}", disable=not progress,
+               dynamic_ncols=True, leave=True)
+    pending: list[dict] = []
+    t0 = time.perf_counter()
+    start_step = result.step
+    step = result.step
+    try:
+        while True:
+            if steps is not None and step >= steps:
+                break
+            if seconds is not None and time.perf_counter() - t0 >= seconds:
+                break
+            batch = _to_device(data.random_batch(batch_size, step=step, seed=seed), device, channels_last)
+            with autocast:
+                logs = step_fn(batch)
+            pending.append(logs)
+            step += 1
+            result.images += batch_size
+            if step % log_every == 0 or (steps is not None and step == steps):
+                _flush(pending, result, step)
+                pending = []
+                if result.history:
+                    bar.set_postfix({k: f"{v[-1]:.4g}" for k, v in result.history.items()}, refresh=False)
+            bar.update(1)
+            if checkpoint is not None and step % checkpoint_every == 0:
+                result.step = step
+                save_checkpoint(model, checkpoint, result)
+    finally:
+        bar.close()
+    if pending:
+        _flush(pending, result, step)
+    if on_cuda:
+        torch.cuda.synchronize()
+    result.seconds += time.perf_counter() - t0
+    result.step = step
+    if checkpoint is not None and step > start_step:
+        save_checkpoint(model, checkpoint, result)
+    model.eval()
+    return result
+
+
+def _flush(pending: list[dict], result: TrainResult, step: int) -> None:
+    """Average the logged values of the last few steps (this is where the host syncs)."""
+    keys = {k for logs in pending for k in logs}
+    if not keys:
+        return
+    result.steps.append(step)
+    for k in sorted(keys):
+        vals = [float(logs[k]) for logs in pending if k in logs]
+        v = sum(vals) / len(vals)
+        if v != v:  # NaN
+            raise FloatingPointError(f"loss {k!r} became NaN at step {step}")
+        result.history.setdefault(k, []).append(v)
