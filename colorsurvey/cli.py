@@ -1,0 +1,123 @@
+"""The ``colorsurvey`` command.
+
+    colorsurvey list [--taxonomy plain] [--cards]
+    colorsurvey run-notebooks --profile {smoke,cpu,brief,paper} --data {synthetic,ncd,PATH} [--only 00 01]
+    colorsurvey bench data [--size 128] [--batch 64] [--seconds 3]
+    colorsurvey bench train --method unet [--size small] [--resolution 64] [--batch 16] [--steps 20]
+    colorsurvey bench compute [--methods ...] [--size small]
+    colorsurvey download ncd --dest DIR
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+
+
+def _cmd_list(args) -> int:
+    from . import models
+
+    keys = models.list_models(args.taxonomy)
+    if not keys:
+        print(f"no methods registered for taxonomy {args.taxonomy!r}")
+        return 1
+    for key in keys:
+        cls = models.get_class(key)
+        if args.cards:
+            print(cls.card.summary())
+            print(f"  sizes: {', '.join(cls.sizes)}\n")
+        else:
+            c = cls.card
+            print(f"{key:22s} §{c.section:7s} {c.taxonomy:15s} {c.title} ({c.year})")
+    return 0
+
+
+def _cmd_run_notebooks(args) -> int:
+    from .runner import run_notebooks
+
+    t0 = time.perf_counter()
+    runs = run_notebooks(args.profile, args.data, out=args.out, only=args.only, progress=not args.quiet)
+    failed = [r for r in runs if not r.ok]
+    print(f"{len(runs) - len(failed)} of {len(runs)} notebooks ran in {time.perf_counter() - t0:.0f} s")
+    for r in failed:
+        print(f"  failed: {r.name}: {r.error}")
+    return 1 if failed else 0
+
+
+def _cmd_bench(args) -> int:
+    from .bench import bench_compute, bench_data, bench_train
+
+    if args.what == "data":
+        res = bench_data(size=args.size, batch=args.batch, seconds=args.seconds, device=args.device)
+    elif args.what == "train":
+        res = bench_train(args.method, size=args.model_size, resolution=args.resolution,
+                          batch=args.batch, steps=args.steps, device=args.device)
+    else:
+        res = bench_compute(args.methods, size=args.model_size, resolution=args.resolution, device=args.device)
+    print(json.dumps(res, indent=1, default=str))
+    return 0
+
+
+def _cmd_download(args) -> int:
+    from .data.download import OfflineError, fetch_ncd
+
+    try:
+        path = fetch_ncd(args.dest)
+    except OfflineError as e:
+        print(e, file=sys.stderr)
+        return 2
+    print(f"NCD is ready at {path}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="colorsurvey", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("list", help="registered methods and their cards")
+    s.add_argument("--taxonomy", default=None)
+    s.add_argument("--cards", action="store_true", help="print the full cards")
+    s.set_defaults(fn=_cmd_list)
+
+    s = sub.add_parser("run-notebooks", help="execute every notebook with papermill")
+    s.add_argument("--profile", default=None, help="smoke, cpu, brief or paper (default: by hardware)")
+    s.add_argument("--data", default="synthetic", help="synthetic, ncd or a folder of images")
+    s.add_argument("--out", default="output")
+    s.add_argument("--only", nargs="*", default=None, help="notebook numbers or names, e.g. 00 01")
+    s.add_argument("--quiet", action="store_true")
+    s.set_defaults(fn=_cmd_run_notebooks)
+
+    s = sub.add_parser("bench", help="speed measurements that print numbers")
+    s.add_argument("what", choices=["data", "train", "compute"])
+    s.add_argument("--device", default=None)
+    s.add_argument("--size", type=int, default=128, help="image side for 'data'")
+    s.add_argument("--batch", type=int, default=None)
+    s.add_argument("--seconds", type=float, default=3.0)
+    s.add_argument("--method", default="unet")
+    s.add_argument("--methods", nargs="*", default=None)
+    s.add_argument("--model-size", default="small")
+    s.add_argument("--resolution", type=int, default=64)
+    s.add_argument("--steps", type=int, default=20)
+    s.set_defaults(fn=_cmd_bench)
+
+    s = sub.add_parser("download", help="fetch a real data set")
+    s.add_argument("dataset", choices=["ncd"])
+    s.add_argument("--dest", required=True)
+    s.set_defaults(fn=_cmd_download)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if getattr(args, "profile", "x") is None:
+        from .profiles import default_profile
+
+        args.profile = default_profile()
+    return args.fn(args)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

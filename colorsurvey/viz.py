@@ -1,0 +1,162 @@
+"""Figures: image grids, loss curves, the ab gamut, and the survey-style comparison rows.
+
+Every function returns the matplotlib Figure and, given ``save=path``, also writes it (PNG,
+atomically) so notebooks can collect their figures in the output folder.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+
+from .color import gray_rgb_from_L, lab_to_rgb, merge_lab
+
+__all__ = ["to_image", "show_images", "sample_grid", "plot_history", "comparison_grid",
+           "ab_gamut_image", "plot_ab_gamut", "save_figure"]
+
+
+def save_figure(fig, path: str | os.PathLike | None, dpi: int = 110) -> None:
+    if path is None:
+        return
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.stem + ".tmp" + path.suffix)
+    fig.savefig(tmp, dpi=dpi, bbox_inches="tight")
+    os.replace(tmp, path)
+
+
+def to_image(x) -> np.ndarray:
+    """A (3, H, W) / (1, H, W) tensor or (H, W[, 3]) array in [0, 1] -> (H, W, 3) float array."""
+    if isinstance(x, torch.Tensor):
+        x = x.detach().float().cpu()
+        if x.dim() == 3 and x.shape[0] in (1, 3):
+            x = x.permute(1, 2, 0)
+        x = x.numpy()
+    x = np.asarray(x)
+    if x.dtype == np.uint8:
+        x = x.astype(np.float32) / 255.0
+    if x.ndim == 2:
+        x = x[..., None]
+    if x.shape[-1] == 1:
+        x = np.repeat(x, 3, axis=-1)
+    return np.clip(x, 0, 1)
+
+
+def show_images(rows: Sequence[Sequence], titles: Sequence[Sequence[str]] | None = None,
+                row_labels: Sequence[str] | None = None, cell: float = 1.6, save=None, suptitle: str = ""):
+    """A grid of images: ``rows[i][j]`` is anything :func:`to_image` accepts."""
+    nr, nc = len(rows), max(len(r) for r in rows)
+    fig, axes = plt.subplots(nr, nc, figsize=(cell * nc, cell * nr), squeeze=False)
+    for i in range(nr):
+        for j in range(nc):
+            ax = axes[i][j]
+            ax.set_xticks([]), ax.set_yticks([])
+            for s in ax.spines.values():
+                s.set_visible(False)
+            if j < len(rows[i]) and rows[i][j] is not None:
+                ax.imshow(to_image(rows[i][j]), interpolation="nearest")
+            if titles is not None and j < len(titles[i]) and titles[i][j]:
+                ax.set_title(titles[i][j], fontsize=8)
+        if row_labels is not None:
+            axes[i][0].set_ylabel(row_labels[i], fontsize=8)
+    if suptitle:
+        fig.suptitle(suptitle)
+    fig.tight_layout()
+    save_figure(fig, save)
+    return fig
+
+
+def sample_grid(dataset, per_category: int = 1, columns: int = 10, save=None, cell: float = 1.2):
+    """One image per category (or more), labelled — the survey's Fig. 9 for our data."""
+    labels = dataset.labels()
+    picks = []
+    for c in range(len(dataset.categories)):
+        idx = torch.nonzero(labels == c).flatten()[:per_category].tolist()
+        picks += idx
+    if not picks:
+        raise ValueError(f"{dataset!r} has no images to show")
+    batch = dataset.batch(picks)
+    imgs = [batch["rgb"][i] for i in range(len(picks))]
+    names = [dataset.categories[int(batch["label"][i])] for i in range(len(picks))]
+    rows = [imgs[i:i + columns] for i in range(0, len(imgs), columns)]
+    titles = [names[i:i + columns] for i in range(0, len(names), columns)]
+    return show_images(rows, titles, cell=cell, save=save)
+
+
+def plot_history(results: dict, save=None, title: str = "training loss", logy: bool = True):
+    """Loss curves: ``results`` maps a name to a :class:`~colorsurvey.train.TrainResult`."""
+    fig, ax = plt.subplots(figsize=(6, 3.2))
+    for name, r in results.items():
+        for k, v in r.history.items():
+            ax.plot(r.steps[:len(v)], v, label=f"{name}: {k}" if len(r.history) > 1 or len(results) > 1 else k)
+    ax.set_xlabel("step")
+    ax.set_ylabel("loss")
+    if logy:
+        ax.set_yscale("log")
+    ax.set_title(title)
+    if ax.lines:
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    save_figure(fig, save)
+    return fig
+
+
+@torch.no_grad()
+def comparison_grid(batch: dict, predictions: dict[str, torch.Tensor], n: int = 6, save=None, cell: float = 1.5):
+    """Rows of gray input / each method's result / ground truth (the survey's qualitative figures).
+
+    ``predictions`` maps a method name to its predicted ab for ``batch``.
+    """
+    n = min(n, batch["L"].shape[0])
+    L = batch["L"][:n].float().cpu()
+    rows, titles = [], []
+    for i in range(n):
+        row = [gray_rgb_from_L(L[i:i + 1])[0]]
+        row += [merge_lab(L[i:i + 1], ab[i:i + 1].float().cpu())[0] for ab in predictions.values()]
+        row.append(batch["rgb"][i].cpu())
+        rows.append(row)
+        titles.append(["gray input", *predictions.keys(), "ground truth"] if i == 0 else [])
+    return show_images(rows, titles, cell=cell, save=save)
+
+
+def ab_gamut_image(L: float = 50.0, extent: float = 110.0, n: int = 221) -> np.ndarray:
+    """The ab plane at lightness ``L`` as an image; out-of-sRGB-gamut colours are white.
+
+    Rows go from b = +extent (top) to -extent; columns from a = -extent to +extent.
+    """
+    a = torch.linspace(-extent, extent, n)
+    b = torch.linspace(extent, -extent, n)
+    bb, aa = torch.meshgrid(b, a, indexing="ij")
+    lab = torch.stack([torch.full_like(aa, float(L)), aa, bb])
+    rgb = lab_to_rgb(lab, clip=False)
+    inside = ((rgb >= -1e-3) & (rgb <= 1 + 1e-3)).all(dim=0)
+    img = rgb.clamp(0, 1).permute(1, 2, 0).numpy()
+    img[~inside.numpy()] = 1.0
+    return img
+
+
+def plot_ab_gamut(L: float = 50.0, bins: torch.Tensor | None = None, points=None, ax=None,
+                  extent: float = 110.0, save=None, title: str | None = None):
+    """The in-gamut ab plane at ``L``, optionally with bin centres and marked points."""
+    fig = None
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(3.6, 3.6))
+    ax.imshow(ab_gamut_image(L, extent), extent=(-extent, extent, -extent, extent))
+    if bins is not None:
+        b = bins.cpu().numpy()
+        ax.scatter(b[:, 0], b[:, 1], s=3, c="k", alpha=0.5, label=f"{len(b)} bins")
+    if points is not None:
+        p = np.asarray(points, dtype=float).reshape(-1, 2)
+        ax.scatter(p[:, 0], p[:, 1], s=40, facecolors="none", edgecolors="k")
+    ax.set_xlabel("a")
+    ax.set_ylabel("b")
+    ax.set_title(title or f"ab gamut at L = {L:g}")
+    if fig is not None:
+        fig.tight_layout()
+        save_figure(fig, save)
+    return fig if fig is not None else ax.figure
