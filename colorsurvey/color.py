@@ -62,11 +62,12 @@ def lab_to_rgb(lab: torch.Tensor, clip: bool = True) -> torch.Tensor:
 
 # BT.601 YUV as used by Deep Colorization (Cheng et al. 2015): Y = luma, U = 0.492 (B - Y),
 # V = 0.877 (R - Y).
-_RGB2YUV = torch.tensor([
-    [0.299, 0.587, 0.114],
-    [-0.14713, -0.28886, 0.436],
-    [0.615, -0.51499, -0.10001],
-], dtype=torch.float64)
+_LUMA_601 = torch.tensor([0.299, 0.587, 0.114], dtype=torch.float64)
+_RGB2YUV = torch.stack([
+    _LUMA_601,
+    0.492 * (torch.tensor([0.0, 0.0, 1.0], dtype=torch.float64) - _LUMA_601),
+    0.877 * (torch.tensor([1.0, 0.0, 0.0], dtype=torch.float64) - _LUMA_601),
+])
 _YUV2RGB = torch.linalg.inv(_RGB2YUV)
 
 

@@ -6,6 +6,8 @@ Each method module registers its classes with :func:`register`; importing
 
 from __future__ import annotations
 
+import torch
+
 from .base import ColorizationModel, ModelCard
 
 _REGISTRY: dict[str, type[ColorizationModel]] = {}
@@ -31,8 +33,11 @@ def get_class(key: str) -> type[ColorizationModel]:
         raise KeyError(f"unknown method {key!r}; known: {', '.join(sorted(_REGISTRY))}") from None
 
 
-def create(key: str, size: str = "small", **overrides) -> ColorizationModel:
+def create(key: str, size: str = "small", seed: int | None = None, **overrides) -> ColorizationModel:
     """Build a method by key and size preset; ``overrides`` replace preset arguments.
+
+    ``seed`` seeds torch before the weights are initialised, so a run is repeatable from
+    construction on (the training loop seeds its own steps).
 
     Asking for a preset the method lacks is an error naming the available ones.
     """
@@ -40,6 +45,8 @@ def create(key: str, size: str = "small", **overrides) -> ColorizationModel:
     if size not in cls.sizes:
         raise KeyError(f"{key!r} has no size {size!r}; available: {', '.join(cls.sizes)}")
     kwargs = {**cls.sizes[size], **overrides}
+    if seed is not None:
+        torch.manual_seed(seed)
     model = cls(**kwargs)
     model.size_name = size
     return model
