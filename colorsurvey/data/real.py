@@ -76,6 +76,16 @@ def _ncd_help(root: Path | str) -> str:
         "exists (one extra top-level folder is fine).")
 
 
+def _warn(msg: str) -> None:
+    """warnings.warn attributed to the first caller outside this package's data module."""
+    import sys
+    here = os.path.dirname(os.path.abspath(__file__))
+    f, level = sys._getframe(1), 2
+    while f is not None and os.path.dirname(os.path.abspath(f.f_code.co_filename)) == here:
+        f, level = f.f_back, level + 1
+    warnings.warn(msg, UserWarning, stacklevel=level)
+
+
 def default_data_root() -> Path:
     """``$COLORSURVEY_DATA`` if set, else ``~/.cache/colorsurvey``."""
     env = os.environ.get("COLORSURVEY_DATA")
@@ -580,10 +590,9 @@ class ImageFolder(ColorDataset):
         loose = _images_under(root, recursive=False)
         if subs:
             if loose:
-                warnings.warn(
+                _warn(
                     f"{root}: {len(loose)} image(s) lie directly in the root next to category "
-                    f"folders and are ignored (e.g. {loose[0].name}). {_LAYOUT_HELP}",
-                    stacklevel=3)
+                    f"folders and are ignored (e.g. {loose[0].name}). {_LAYOUT_HELP}")
             cats = [d.name for d, _ in subs]
             entries = [(f, i) for i, (_, files) in enumerate(subs) for f in files]
             return root, cats, entries
@@ -659,19 +668,19 @@ class ImageFolder(ColorDataset):
             examples = "; ".join(r for _, r in (corrupt + small)[:5])
             raise ValueError(f"no readable image in {self.root}: {examples}. {_LAYOUT_HELP}")
         for p, r in corrupt[:20]:
-            warnings.warn(f"skipping unreadable image {p}: {r}", stacklevel=2)
+            _warn(f"skipping unreadable image {p}: {r}")
         if len(corrupt) > 20:
-            warnings.warn(f"... and {len(corrupt) - 20} more unreadable images in {self.root} "
-                          "(see .skipped)", stacklevel=2)
+            _warn(f"... and {len(corrupt) - 20} more unreadable images in {self.root} "
+                          "(see .skipped)")
         if small:
             names = ", ".join(str(p) for p, _ in small[:20])
             more = f" and {len(small) - 20} more" if len(small) > 20 else ""
-            warnings.warn(f"skipping {len(small)} image(s) smaller than min_size={self.min_size} "
-                          f"px on a side: {names}{more}", stacklevel=2)
+            _warn(f"skipping {len(small)} image(s) smaller than min_size={self.min_size} "
+                          f"px on a side: {names}{more}")
         if n_ok >= 5 and n_gray >= 0.9 * n_ok:
-            warnings.warn(f"{n_gray} of {n_ok} images in {self.root} are gray: colorization needs "
+            _warn(f"{n_gray} of {n_ok} images in {self.root} are gray: colorization needs "
                           "colour ground truth (for NCD, the 'Color-Groundtruth' archive, not "
-                          "'GrayScale')", stacklevel=2)
+                          "'GrayScale')")
         dropped = sorted(bad)
         if dropped:
             drop = set(dropped)
@@ -715,8 +724,8 @@ class ImageFolder(ColorDataset):
                     f"{e} (this folder was not verified; call .verify() once to drop "
                     "unreadable files)") from e
             if min(w, h) < self.min_size:
-                warnings.warn(f"{p} is {w}x{h}, smaller than min_size={self.min_size}; "
-                              "upscaled (call .verify() to drop such files)", stacklevel=4)
+                _warn(f"{p} is {w}x{h}, smaller than min_size={self.min_size}; "
+                              "upscaled (call .verify() to drop such files)")
             item = _Item(_resize_square(arr, self.size))
         if item.mask is None:
             item.mask = white_background_mask(item.rgb)
@@ -804,11 +813,11 @@ class NCD(ImageFolder):
                 entries.extend((f, lab) for f in files)
         missing = [c for i, c in enumerate(NCD_CATEGORIES) if i not in found]
         if missing:
-            warnings.warn(f"NCD at {base} lacks {len(missing)} of the 20 categories (no images): "
-                          f"{', '.join(missing)}", stacklevel=3)
+            _warn(f"NCD at {base} lacks {len(missing)} of the 20 categories (no images): "
+                          f"{', '.join(missing)}")
         if unexpected:
-            warnings.warn(f"NCD at {base}: ignoring folders that are not NCD categories: "
-                          f"{', '.join(unexpected)} (use ImageFolder to read them)", stacklevel=3)
+            _warn(f"NCD at {base}: ignoring folders that are not NCD categories: "
+                          f"{', '.join(unexpected)} (use ImageFolder to read them)")
         if not entries:
             raise ValueError(f"the NCD category folders in {base} hold no images. {_ncd_help(self.root)}")
         entries.sort(key=lambda e: (e[1], e[0].relative_to(base).as_posix()))

@@ -1,0 +1,112 @@
+"""What every notebook chapter does first and often: resolve its parameters, pick the device,
+open the data, and train + evaluate a method under the profile's budget.
+
+>>> ch = setup(name="01_plain_networks")            # doctest: +SKIP
+>>> run = ch.fit("unet")                             # doctest: +SKIP
+>>> run.metrics.psnr.mean()                          # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+from . import models
+from .evaluate import evaluate
+from .profiles import Profile, from_environment
+from .train import TrainResult, pick_device, train
+
+__all__ = ["Chapter", "MethodRun", "setup"]
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class MethodRun:
+    """A trained method with its loss history and its per-image test metrics."""
+
+    key: str
+    model: models.ColorizationModel
+    result: TrainResult
+    metrics: pd.DataFrame
+    eval_seconds: float = 0.0
+
+    def summary(self) -> dict:
+        m = self.metrics.mean(numeric_only=True)
+        return {"method": self.key, "size": self.model.size_name,
+                "parameters": models.count_parameters(self.model),
+                "steps": self.result.step, "train s": round(self.result.seconds, 1),
+                "train img/s": round(self.result.images_per_second, 1),
+                **{k: round(float(m[k]), 4) for k in ("psnr", "ssim", "chroma_psnr") if k in m}}
+
+
+@dataclass
+class Chapter:
+    """A notebook's resolved settings, data and output folder."""
+
+    name: str
+    profile: Profile
+    data: str
+    device: torch.device
+    out: Path
+    train: object
+    test: object
+    seed: int = 0
+    runs: dict[str, MethodRun] = field(default_factory=dict)
+
+    def path(self, filename: str) -> Path:
+        """A file in this chapter's output folder (figures, tables)."""
+        p = self.out / filename
+        p.parent.mkdir(parents=True, exist_ok=True)
+        return p
+
+    def fit(self, key: str, size: str | None = None, steps: int | None = None, batch_size: int | None = None,
+            seed: int | None = None, evaluate_after: bool = True, **overrides) -> MethodRun:
+        """Build ``key`` at the profile's size, train it under the profile's budget, evaluate it."""
+        seed = self.seed if seed is None else seed
+        model = models.create(key, size=size or self.profile.size, seed=seed, **overrides)
+        result = train(model, self.train, steps=steps or self.profile.steps,
+                       batch_size=batch_size or self.profile.batch_size, device=self.device, seed=seed)
+        metrics = pd.DataFrame()
+        dt = 0.0
+        if evaluate_after:
+            t = time.perf_counter()
+            metrics = evaluate(model, self.test, limit=self.profile.eval_images, device=self.device)
+            dt = time.perf_counter() - t
+        run = MethodRun(key, model, result, metrics, dt)
+        self.runs[key] = run
+        return run
+
+    def test_batch(self, n: int = 8, start: int = 0) -> dict:
+        """``n`` test images spread over the categories (index i, i + step, ...)."""
+        step = max(1, len(self.test) // n)
+        idx = [(start + i * step) % len(self.test) for i in range(n)]
+        return self.test.batch(idx, device=self.device)
+
+
+def setup(profile: str | None = None, data: str | None = None, output_dir: str | None = None,
+          name: str = "notebook", seed: int = 0, verbose: bool = True) -> Chapter:
+    """Resolve a notebook's parameters (argument, else environment, else hardware default),
+    open the train and test splits at the profile's resolution, and make the output folder."""
+    from .data import open_dataset
+
+    P, data = from_environment(profile, data)
+    device = pick_device(P.device)
+    out = Path(output_dir) if output_dir else REPO / "output" / "interactive" / name
+    out.mkdir(parents=True, exist_ok=True)
+    kw = {"n": P.train_images} if data == "synthetic" else {}
+    train_set = open_dataset(data, split="train", size=P.resolution, **kw)
+    kw = {"n": P.eval_images} if data == "synthetic" else {}
+    test_set = open_dataset(data, split="test", size=P.resolution, **kw)
+    torch.manual_seed(seed)
+    if verbose:
+        threads = torch.get_num_threads()
+        print(f"profile {P.name}: model size {P.size!r}, {P.resolution}x{P.resolution}, {P.steps} steps "
+              f"of {P.batch_size}; data {data!r}: {len(train_set)} train / {len(test_set)} test images; "
+              f"device {device} ({threads} CPU threads); output {out}")
+    return Chapter(name, P, data, device, out, train_set, test_set, seed)
+
