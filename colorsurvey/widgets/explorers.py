@@ -1,4 +1,4 @@
-"""ipywidgets front ends for exploring colorization in JupyterLab.
+"""Explorers for notebooks 00 and 01: colour channels and the annealed-mean temperature.
 
 Each explorer is a small class holding its state, a pure ``render()`` that returns the picture
 as an array (so tests drive it headlessly), and a ``.widget`` property that builds the
@@ -13,8 +13,8 @@ import io
 import numpy as np
 import torch
 
-from . import metrics as M
-from .color import lab_to_rgb, rgb_to_lab, rgb_to_yuv
+from .. import metrics as M
+from ..color import lab_to_rgb, rgb_to_lab, rgb_to_yuv
 
 __all__ = ["ChannelExplorer", "TemperatureExplorer", "png_bytes"]
 
@@ -169,7 +169,7 @@ class TemperatureExplorer:
 
     @torch.no_grad()
     def render(self) -> tuple[np.ndarray, dict]:
-        from .color import merge_lab
+        from ..color import merge_lab
 
         i = self.index
         L = self.batch["L"][i:i + 1].float()

@@ -1,0 +1,13 @@
+"""ipywidgets front ends for exploring colorization in JupyterLab.
+
+Each explorer is a small class holding its state, a pure ``render()`` (or callback methods)
+that tests drive headlessly, and a ``.widget`` property that builds the ipywidgets UI around
+it. Callbacks never raise into the kernel: bad input is reported in the widget's message line.
+
+* :class:`ChannelExplorer` — luminance and chroma in Lab / YUV (notebook 00)
+* :class:`TemperatureExplorer` — annealed-mean temperature of Colorful Colorization (notebook 01)
+"""
+
+from .explorers import ChannelExplorer, TemperatureExplorer, png_bytes
+
+__all__ = ["ChannelExplorer", "TemperatureExplorer", "png_bytes"]
