@@ -61,11 +61,11 @@ def _cmd_bench(args) -> int:
 
 
 def _cmd_download(args) -> int:
-    from .data.download import OfflineError, fetch_ncd
+    from .data.download import DownloadError, fetch_ncd
 
     try:
         path = fetch_ncd(args.dest)
-    except OfflineError as e:
+    except DownloadError as e:  # offline, HTTP error, quota page, checksum mismatch
         print(e, file=sys.stderr)
         return 2
     print(f"NCD is ready at {path}")

@@ -97,6 +97,16 @@ def test_load_image_modes(tmp_path):
     check(Image.new("RGB", (8, 6), (10, 200, 30)), "rgb.webp", (10, 200, 30), tol=6, lossless=True)
 
 
+def test_load_image_icc_profiles(tmp_path):
+    from PIL import ImageCms
+    srgb = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    img = Image.new("RGB", (8, 6), (10, 120, 230))
+    img.save(tmp_path / "srgb.png", icc_profile=srgb)
+    img.save(tmp_path / "broken.png", icc_profile=b"not a profile")
+    for name in ("srgb.png", "broken.png"):           # sRGB kept as is; a broken profile ignored
+        assert load_image(tmp_path / name)[0, 0].tolist() == [10, 120, 230]
+
+
 def test_load_image_exif_orientation(tmp_path):
     a = np.zeros((4, 8, 3), np.uint8)
     a[:, :4] = (255, 0, 0)                                 # left half red, right half black
@@ -147,6 +157,10 @@ def test_imagefolder_batch_keys_and_shapes(tmp_path):
     # the mask finds the disk: box well inside the image, not the full frame
     x0, y0, x1, y1 = b["box"][0].tolist()
     assert 0.1 < x0 < 0.5 < x1 < 0.9 and 0.1 < y0 < 0.5 < y1 < 0.9
+    # palette as SyntheticNCD orders it: object colour first, white background last
+    assert float(b["palette"][:, 4].min()) > 0.97
+    centre = b["rgb"][:, :, 16, 16]
+    assert torch.allclose(b["palette"][:, 0], centre, atol=2 / 255)
     one = ds[5]
     assert one["rgb"].shape == (3, 32, 32) and isinstance(one["caption"], str)
     # the same batch twice (cache) is identical
@@ -388,6 +402,59 @@ def test_gdrive_helpers():
     assert gdrive_confirm_url("<html>Quota exceeded</html>", "ID1") is None
 
 
+def test_download_gdrive_confirmation_flow(tmp_path, no_proxy, monkeypatch):
+    """The large-file page of Google Drive, served locally: form -> confirmed download."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    from urllib.parse import parse_qs, urlparse
+
+    import colorsurvey.data.download as dl
+
+    payload = os.urandom(5000)
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *a):
+            pass
+
+        def do_GET(self):
+            u = urlparse(self.path)
+            q = parse_qs(u.query)
+            if u.path == "/uc" and q["id"][0] == "QUOTA":
+                body, ctype = b"<html>Quota exceeded</html>", "text/html; charset=utf-8"
+            elif u.path == "/uc":
+                port = self.server.server_address[1]
+                body = (f'<html><form id="download-form" action="http://127.0.0.1:{port}/download" '
+                        f'method="get"><input type="hidden" name="id" value="{q["id"][0]}">'
+                        '<input type="hidden" name="confirm" value="t"></form></html>').encode()
+                ctype = "text/html; charset=utf-8"
+            elif u.path == "/download" and q.get("confirm") == ["t"]:
+                body, ctype = payload, "application/octet-stream"
+            else:
+                self.send_error(404)
+                return
+            self.send_response(200)
+            self.send_header("Content-Type", ctype)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+    try:
+        port = srv.server_address[1]
+        monkeypatch.setattr(dl, "_GDRIVE_UC", f"http://127.0.0.1:{port}/uc?export=download&id={{id}}")
+        out = download("https://drive.google.com/file/d/FILE1/view?usp=sharing", tmp_path / "f.bin",
+                       sha256=hashlib.sha256(payload).hexdigest(), progress=False, timeout=10)
+        assert out.read_bytes() == payload
+        with pytest.raises(dl.DownloadError, match="web page instead of the file"):
+            download("https://drive.google.com/uc?id=QUOTA", tmp_path / "g.bin", progress=False,
+                     timeout=10)
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["f.bin"]
+    finally:
+        srv.shutdown()
+        srv.server_close()
+
+
 def _tar_with(path: Path, *members: tuple[tarfile.TarInfo, bytes | None]) -> Path:
     with tarfile.open(path, "w:gz") as tf:
         for info, data in members:
@@ -468,3 +535,30 @@ def test_fetch_ncd_from_local_archive(tmp_path, no_proxy):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert fetch_ncd(dest, progress=False, sources=sources) == root   # already there
+
+
+def test_fetch_ncd_offline_message(tmp_path, no_proxy):
+    sources = tmp_path / "sources.json"
+    sources.write_text(
+        '{"archives": {"color": {"label": "Color-Groundtruth", '
+        '"view_url": "https://drive.google.com/file/d/XYZ/view", '
+        '"download_url": "http://127.0.0.1:9/ncd", "sha256": null}}}')
+    dest = tmp_path / "ncd"
+    with pytest.raises(OfflineError) as ei:
+        fetch_ncd(dest, progress=False, sources=sources, timeout=5)
+    msg = str(ei.value)
+    assert "https://drive.google.com/file/d/XYZ/view" in msg and str(dest / "Apple") in msg
+    assert "github.com/saeed-anwar/ColorSurvey" in msg
+    assert not dest.exists()
+
+
+def test_shipped_ncd_sources():
+    from colorsurvey.data.download import load_sources
+
+    src = load_sources()
+    assert src["categories"] == list(NCD_CATEGORIES)
+    for which, fid in (("color", "1k_UvYzdrHbphW4UcbDb9jWB0ZQIAGEAo"),
+                       ("gray", "1GpmEVNFn12bK0EoXK46FP3cXFUosomaG")):
+        a = src["archives"][which]
+        assert a["gdrive_id"] == fid and gdrive_file_id(a["download_url"]) == fid
+        assert gdrive_file_id(a["view_url"]) == fid and "sha256" in a

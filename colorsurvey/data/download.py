@@ -83,6 +83,7 @@ def sha256_file(path: str | os.PathLike) -> str:
 # --------------------------------------------------------------------------------------
 
 _GDRIVE_HOSTS = ("drive.google.com", "docs.google.com", "drive.usercontent.google.com")
+_GDRIVE_UC = "https://drive.google.com/uc?export=download&id={id}"   # first request for a file id
 
 
 def gdrive_file_id(url: str) -> str | None:
@@ -142,7 +143,7 @@ def _open_url(url: str, timeout: float, manual: str):
                                       timeout=timeout)
     jar = http.cookiejar.CookieJar()
     opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
-    nxt = f"https://drive.google.com/uc?export=download&id={fid}"
+    nxt = _GDRIVE_UC.format(id=fid)
     seen = set()
     while nxt not in seen and len(seen) < 4:
         seen.add(nxt)
@@ -430,10 +431,16 @@ def fetch_ncd(dest: str | os.PathLike | None = None, progress: bool = True, *,
         "archive linked from the README of https://github.com/saeed-anwar/ColorSurvey), "
         f"download it, and extract it into {dest} so that {dest / 'Apple'} exists (one extra "
         "top-level folder, e.g. " f"{dest / '<Folder>' / 'Apple'}, is found too).")
+    created = not dest.exists()
     dest.mkdir(parents=True, exist_ok=True)
     archive = dest / f".ncd_{which}.download"
-    download(entry["download_url"], archive, sha256=entry.get("sha256"), progress=progress,
-             timeout=timeout, manual_hint=manual)
+    try:
+        download(entry["download_url"], archive, sha256=entry.get("sha256"), progress=progress,
+                 timeout=timeout, manual_hint=manual)
+    except BaseException:
+        if created and not any(dest.iterdir()):
+            dest.rmdir()                                 # leave no empty folder behind
+        raise
     digest = sha256_file(archive)
     if not entry.get("sha256"):
         msg = (f"NCD {which} archive downloaded but NOT verified: data/ncd_sources.json records no "

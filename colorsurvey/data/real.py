@@ -16,8 +16,9 @@ Batches carry every key of :mod:`colorsurvey.data.base` except ``depth``:
 * ``label``   the category index; ``caption`` from the category name (:func:`caption_for`).
 * ``mask``    :func:`white_background_mask` of the resized image (NCD photos are on white).
 * ``box``     :func:`mask_to_box` of that mask.
-* ``palette`` :func:`kmeans_palette`, five dominant colours of the whole resized image
-  (background included: it is the image's palette, not the object's).
+* ``palette`` five colours in SyntheticNCD's order: four dominant object colours
+  (:func:`kmeans_palette` over the mask, largest cluster first), then the mean background
+  colour; five k-means colours of the whole image when there is no background.
 
 Everything is computed on the CPU, cached per file (an LRU cache bounded in megabytes), and
 moved to the requested device.
@@ -268,7 +269,8 @@ def white_background_mask(rgb, threshold: float = 0.9, border_fraction: float = 
        on white: the whole image is returned as the object.
     3. Clean-up (scipy.ndimage): a binary opening then closing with a square of side
        2r + 1, r = min(H, W) // 100 (skipped below 100 px, where it would erase thin
-       objects); holes are filled (white highlights inside an object belong to it); and only
+       objects); holes - background regions (4-connected) that do not touch the image
+       border - are filled (white highlights inside an object belong to it); and only
        connected components (8-connected) with at least ``keep_fraction`` of the largest
        component's area are kept (specks go; several cherries stay).
 
@@ -285,17 +287,25 @@ def white_background_mask(rgb, threshold: float = 0.9, border_fraction: float = 
         mask = np.ones((h, w), bool)
     else:
         r = min(h, w) // 100
-        if r > 0:
-            st = np.ones((2 * r + 1, 2 * r + 1), bool)
-            pad = np.pad(obj, r + 1, mode="edge")       # no erosion artefacts at the border
-            pad = ndi.binary_closing(ndi.binary_opening(pad, structure=st), structure=st)
-            obj = pad[r + 1:-(r + 1), r + 1:-(r + 1)]
-        obj = ndi.binary_fill_holes(obj)
+        if r > 0:                                       # separable square min/max filters
+            k = 2 * r + 1
+            u = obj.view(np.uint8)
+            u = ndi.minimum_filter(ndi.maximum_filter(ndi.maximum_filter(
+                ndi.minimum_filter(u, k, mode="nearest"), k, mode="nearest"), k, mode="nearest"),
+                k, mode="nearest")
+            obj = u.astype(bool)
+        # fill holes: background regions (4-connected) that do not touch the border
+        bg, nb = ndi.label(~obj)
+        if nb:
+            outside = np.zeros(nb + 1, bool)
+            outside[np.concatenate([bg[0], bg[-1], bg[:, 0], bg[:, -1]])] = True
+            outside[0] = False                          # label 0 = the object itself
+            obj = ~outside[bg]
         lab, n = ndi.label(obj, structure=np.ones((3, 3), bool))
         if n > 1:
             areas = np.bincount(lab.ravel())[1:]
-            keep = np.flatnonzero(areas >= keep_fraction * areas.max()) + 1
-            obj = np.isin(lab, keep)
+            keep = np.concatenate([[False], areas >= keep_fraction * areas.max()])
+            obj = keep[lab]
         mask = obj
     return torch.from_numpy(mask) if is_torch else mask
 
@@ -362,21 +372,22 @@ def kmeans_palette(rgb, k: int = 5, seed: int = 0, max_pixels: int = 4096, iters
     d2 = ((lab - centers[0]) ** 2).sum(1)
     for j in range(1, k):
         tot = d2.sum()
-        i = rng.choice(n, p=d2 / tot) if tot > 1e-12 else int(np.argmax(d2))
+        i = min(int(np.searchsorted(np.cumsum(d2), rng.random() * tot, side="right")), n - 1) \
+            if tot > 1e-12 else int(np.argmax(d2))
         centers[j] = lab[i]
         d2 = np.minimum(d2, ((lab - centers[j]) ** 2).sum(1))
     # Lloyd
     assign = np.zeros(n, np.int64)
+    sq = (lab ** 2).sum(1, keepdims=True)
     for it in range(iters):
-        dist = ((lab[:, None, :] - centers[None]) ** 2).sum(-1)
+        dist = sq - 2.0 * lab @ centers.T + (centers ** 2).sum(1)[None]
         new = dist.argmin(1)
         if it > 0 and np.array_equal(new, assign):
             break
         assign = new
-        for j in range(k):
-            sel = assign == j
-            if sel.any():
-                centers[j] = lab[sel].mean(0)
+        cnt = np.bincount(assign, minlength=k)
+        sums = np.stack([np.bincount(assign, weights=lab[:, c], minlength=k) for c in range(3)], 1)
+        centers = np.where(cnt[:, None] > 0, sums / np.maximum(cnt, 1)[:, None], centers)
     counts = np.bincount(assign, minlength=k)
     colors = np.empty((k, 3))
     for j in range(k):
@@ -500,6 +511,22 @@ class _Item:
 
     def nbytes(self) -> int:
         return sum(x.nbytes for x in (self.rgb, self.mask, self.box, self.palette) if x is not None)
+
+
+def _image_palette(rgb: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """The batch's ``palette``: object colours first, background last (as SyntheticNCD).
+
+    Four colours by :func:`kmeans_palette` over the object's pixels (largest cluster first),
+    then the mean background colour. With no background (mask everywhere) or an object of
+    fewer than 4 pixels: five k-means colours of the whole image.
+    """
+    m = mask.reshape(-1)
+    n_obj = int(m.sum())
+    if n_obj < 4 or n_obj == m.size:
+        return kmeans_palette(rgb, k=5, seed=0)
+    obj = kmeans_palette(rgb, k=4, seed=0, mask=mask)
+    bg = rgb.reshape(-1, 3)[~m].astype(np.float64).mean(0) / 255.0
+    return np.concatenate([obj, bg[None].astype(np.float32)], 0)
 
 
 def _split_key(seed: int, relpath: str) -> str:
@@ -659,7 +686,7 @@ class ImageFolder(ColorDataset):
 
         corrupt = [(self.files[i], r) for i, (s, r) in bad.items() if s == "corrupt"]
         small = [(self.files[i], r) for i, (s, r) in bad.items() if s == "small"]
-        if n_ok == 0:
+        if n_ok + (len(self.files) - len(todo)) == 0:
             if small and len(small) == len(bad):
                 examples = "; ".join(f"{p} ({r})" for p, r in small[:5])
                 raise ValueError(
@@ -730,7 +757,7 @@ class ImageFolder(ColorDataset):
         if item.mask is None:
             item.mask = white_background_mask(item.rgb)
             item.box = mask_to_box(item.mask)
-            item.palette = kmeans_palette(item.rgb, k=5, seed=0)
+            item.palette = _image_palette(item.rgb, item.mask)
         self._put(key, item)
         return item
 
