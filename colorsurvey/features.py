@@ -55,12 +55,13 @@ def _pad(x: torch.Tensor, p: int, mode: str = "reflect") -> torch.Tensor:
 # Low level: the 7x7 patch of gray values
 # --------------------------------------------------------------------------------------
 
-def patch_features(gray: torch.Tensor, size: int = 7) -> torch.Tensor:
+def patch_features(gray: torch.Tensor, size: int = 7, idx: torch.Tensor | None = None) -> torch.Tensor:
     """The ``size`` x ``size`` gray patch around every pixel, as channels.
 
     gray (B, 1, H, W) -> (B, size*size, H, W); with the default 7 that is **49 values per
     pixel**, in row-major order of the patch (channel 24 is the pixel itself). Borders are
-    reflect-padded, so every pixel gets a full patch.
+    reflect-padded, so every pixel gets a full patch. With ``idx`` (B, 1, n), flat pixel
+    indices (y * W + x), only those pixels' patches are gathered: (B, size*size, n).
     """
     if gray.dim() != 4 or gray.shape[1] != 1:
         raise ValueError(f"patch_features expects gray (B, 1, H, W); got {tuple(gray.shape)}")
@@ -68,8 +69,15 @@ def patch_features(gray: torch.Tensor, size: int = 7) -> torch.Tensor:
         raise ValueError("patch size must be odd")
     B, _, H, W = gray.shape
     r = size // 2
-    cols = F.unfold(_pad(gray, r), kernel_size=size)          # (B, size*size, H*W)
-    return cols.view(B, size * size, H, W)
+    padded = _pad(gray, r)
+    if idx is None:
+        cols = F.unfold(padded, kernel_size=size)            # (B, size*size, H*W)
+        return cols.reshape(B, size * size, H, W)
+    Wp = W + 2 * r
+    y, x = idx // W, idx % W                                 # top-left of the patch in padded coords
+    d = torch.arange(size, device=gray.device)
+    offs = (d.view(-1, 1) * Wp + d.view(1, -1)).reshape(1, -1, 1)   # (1, size*size, 1)
+    return padded.reshape(B, 1, -1).expand(-1, size * size, -1).gather(2, y * Wp + x + offs)
 
 
 # --------------------------------------------------------------------------------------
@@ -107,22 +115,25 @@ def _gaussian_kernel(sigma: float, truncate: float = 4.0) -> torch.Tensor:
     return k / k.sum()
 
 
-def _symmetric_index(n: int, p: int, device) -> torch.Tensor:
-    """Indices padding a length-n axis by p on both sides in scipy's 'reflect' mode
-    (d c b a | a b c d | d c b a), for any p."""
-    i = torch.arange(-p, n + p, device=device) % (2 * n)
-    return torch.where(i >= n, 2 * n - 1 - i, i)
+def _blur_matrix(n: int, sigma: float, device, dtype) -> torch.Tensor:
+    """(n, n) matrix M with M @ x = scipy.ndimage.gaussian_filter1d(x, sigma, mode='reflect')
+    along an axis of length n: the Gaussian taps, with the borders' symmetric reflection
+    (d c b a | a b c d | d c b a) folded in. A band matrix product is the fastest exact
+    blur on CPU (one-channel convolutions are slow there) and fine on a GPU."""
+    k = _gaussian_kernel(sigma)
+    r = (k.numel() - 1) // 2
+    out = torch.arange(n).view(-1, 1).expand(n, 2 * r + 1)
+    src = (out + torch.arange(-r, r + 1).view(1, -1)) % (2 * n)
+    src = torch.where(src >= n, 2 * n - 1 - src, src)
+    m = torch.zeros(n, n, dtype=torch.float64)
+    m.index_put_((out.reshape(-1), src.reshape(-1)), k.repeat(n), accumulate=True)
+    return m.to(device=device, dtype=dtype)
 
 
 def _gaussian_blur_symmetric(x: torch.Tensor, sigma: float) -> torch.Tensor:
-    """Separable Gaussian blur of (B, C, H, W) matching scipy.ndimage.gaussian_filter(mode='reflect')."""
-    k = _gaussian_kernel(sigma).to(device=x.device, dtype=x.dtype)
-    r = (k.numel() - 1) // 2
-    B, C, H, W = x.shape
-    x = x.index_select(2, _symmetric_index(H, r, x.device))
-    x = F.conv2d(x.reshape(B * C, 1, H + 2 * r, W), k.view(1, 1, -1, 1)).view(B, C, H, W)
-    x = x.index_select(3, _symmetric_index(W, r, x.device))
-    return F.conv2d(x.reshape(B * C, 1, H, W + 2 * r), k.view(1, 1, 1, -1)).view(B, C, H, W)
+    """Separable Gaussian blur of (..., H, W) matching scipy.ndimage.gaussian_filter(mode='reflect')."""
+    H, W = x.shape[-2:]
+    return _blur_matrix(H, sigma, x.device, x.dtype) @ x @ _blur_matrix(W, sigma, x.device, x.dtype).T
 
 
 def daisy_features_torch(gray: torch.Tensor, radius: int = 4, rings: int = 1, histograms: int = 3,

@@ -62,7 +62,8 @@ def _to_html(nb_path: Path, html_path: Path) -> None:
 
 
 def run_notebooks(profile: str, data: str = "synthetic", out: str | os.PathLike = "output",
-                  only: list[str] | None = None, progress: bool = True, html_pages: bool = True) -> list[NotebookRun]:
+                  only: list[str] | None = None, progress: bool = True, html_pages: bool = True,
+                  directory: Path = NOTEBOOK_DIR) -> list[NotebookRun]:
     """Execute the notebooks (see module docstring). Returns one :class:`NotebookRun` each."""
     import papermill as pm
 
@@ -74,7 +75,7 @@ def run_notebooks(profile: str, data: str = "synthetic", out: str | os.PathLike 
     (root / "notebooks").mkdir(parents=True, exist_ok=True)
     (root / "html").mkdir(exist_ok=True)
     runs: list[NotebookRun] = []
-    notebooks = list_notebooks(only=only)
+    notebooks = list_notebooks(Path(directory), only=only)
     for k, nb in enumerate(notebooks, 1):
         print(f"[{k}/{len(notebooks)}] {nb.name} (profile {profile}, data {data})", flush=True)
         artifacts = (root / "artifacts" / nb.stem).resolve()

@@ -174,15 +174,28 @@ VARIANTS: dict[str, list[tuple]] = {
     ],
 }
 
-# Per category: (size factor, rotation half-range in radians).
+# Per category: (size factor, rotation half-range in radians, (half-extent u, half-extent v)).
 _META = {
-    "Apple": (0.76, 0.35), "Banana": (0.95, math.pi), "Brinjal": (0.95, math.pi),
-    "Broccoli": (0.92, 0.35), "CapsicumGreen": (0.82, 0.35), "Carrot": (0.98, math.pi),
-    "Cherry": (0.80, 0.40), "ChilliGreen": (0.97, math.pi), "Corn": (0.98, math.pi),
-    "Cucumber": (0.97, math.pi), "LadyFinger": (0.97, math.pi), "Lemon": (0.82, math.pi),
-    "Orange": (0.76, 0.60), "Peach": (0.78, 0.40), "Pear": (0.90, 0.40), "Plum": (0.72, 0.50),
-    "Pomegranate": (0.80, 0.30), "Potato": (0.82, math.pi), "Strawberry": (0.86, 0.45),
-    "Tomato": (0.78, 0.40),
+    "Apple": (0.76, 0.35, (0.95, 1.25)),
+    "Banana": (0.95, math.pi, (1.05, 0.65)),
+    "Brinjal": (0.95, math.pi, (0.85, 1.05)),
+    "Broccoli": (0.92, 0.35, (0.8, 1.08)),
+    "CapsicumGreen": (0.82, 0.35, (0.85, 1.02)),
+    "Carrot": (0.98, math.pi, (0.7, 1.2)),
+    "Cherry": (0.8, 0.4, (0.85, 1.0)),
+    "ChilliGreen": (0.97, math.pi, (0.55, 1.03)),
+    "Corn": (0.98, math.pi, (0.65, 1.1)),
+    "Cucumber": (0.97, math.pi, (0.42, 1.05)),
+    "LadyFinger": (0.97, math.pi, (0.4, 1.03)),
+    "Lemon": (0.82, math.pi, (1.0, 0.62)),
+    "Orange": (0.76, 0.6, (0.83, 0.83)),
+    "Peach": (0.78, 0.4, (0.85, 1.25)),
+    "Pear": (0.9, 0.4, (0.72, 1.02)),
+    "Plum": (0.72, 0.5, (0.72, 0.95)),
+    "Pomegranate": (0.8, 0.3, (0.8, 1.0)),
+    "Potato": (0.82, math.pi, (1.05, 0.8)),
+    "Strawberry": (0.86, 0.45, (0.62, 1.0)),
+    "Tomato": (0.78, 0.4, (0.9, 0.86)),
 }
 
 _K = 4                         # object slots drawn per sample (whatever ``objects`` is)
@@ -304,12 +317,18 @@ class _Obj:
         return (c * (1.0 + amount * (self.r[:, k].view(-1, 1, 1, 1) - 0.5))).clamp(0.0, 1.0)
 
     def paint(self, d, color, height, gloss, add: bool = False):
-        a = (0.5 - d / self.px).clamp(0.0, 1.0)
-        na = 1.0 - a
-        self.cov = self.cov * na + a
-        self.alb = self.alb * na.unsqueeze(1) + color * a.unsqueeze(1)
-        self.gl = self.gl * na + gloss * a
-        self.h = self.h + height * a if add else self.h * na + height * a
+        """Composite a part with signed distance ``d`` over what is drawn ("over" operator).
+
+        Coverage is anti-aliased over one pixel; albedo and gloss are kept un-premultiplied
+        (the part's weight is its coverage over the new total coverage); ``add`` puts the
+        part's height on top of what is below (leaves, calyces) instead of replacing it.
+        """
+        a = (0.5 - d / self.px).clamp_(0.0, 1.0)
+        self.cov = self.cov + a * (1.0 - self.cov)
+        w = a / self.cov.clamp_min(1e-6)
+        self.alb = torch.lerp(self.alb, color, w.unsqueeze(1))
+        self.gl = self.gl + (gloss - self.gl) * w
+        self.h = self.h + height * a if add else torch.lerp(self.h, height, a)
         return a
 
     def bump(self, amount, where):
@@ -351,7 +370,7 @@ def _apple(o):
     o.bump(0.004 * o.n3, a)
     tx = o.R(15, -0.06, 0.14)
     _stalk(o, 0.0, -0.58, tx, -0.97, 0.042, 0.028, o.part, bend=o.R(16, -0.3, 0.3))
-    _leaf(o, 17, tx * 0.6, -0.86, o.R(19, -0.9, -0.1), 0.5, 0.11, 0.35)
+    _leaf(o, 17, tx * 0.6, -0.86, o.R(19, -0.6, 0.1), 0.45, 0.11, 0.35)
 
 
 def _banana(o):
@@ -609,7 +628,7 @@ def _peach(o):
     a = o.paint(d, col, _dome(d, 0.78), 0.08)
     o.bump(-0.05 * suture, a)
     _stalk(o, 0.06, -0.66, 0.08, -0.8, 0.04, 0.035, o.part)
-    _leaf(o, 14, 0.08, -0.78, o.R(16, -0.8, -0.1), 0.55, 0.13, 0.4)
+    _leaf(o, 14, 0.08, -0.78, o.R(16, -0.6, 0.0), 0.5, 0.13, 0.4)
 
 
 def _pear(o):
@@ -730,6 +749,10 @@ for _ci, _c in enumerate(CATEGORIES):
 _SIZE = torch.tensor([_META[c][0] for c in CATEGORIES])
 _ROT = torch.tensor([_META[c][1] for c in CATEGORIES])
 _LAYOUT = {1: (0.0, 0.86), 2: (0.44, 0.52), 3: (0.47, 0.44), 4: (0.48, 0.40)}  # radius, base scale
+# Half-extents (max |u|, max |v|) of each category's drawing in its own frame, stems and
+# leaves included: objects are rendered in a window this size (tests hold it to the full frame).
+_EXT = torch.tensor([_META[c][2] for c in CATEGORIES])
+_CROP = True
 
 
 def _article_fix(text: str) -> str:
@@ -810,6 +833,7 @@ class SyntheticNCD(ColorDataset):
 
 def _render(buf: torch.Tensor, indices: torch.Tensor, size: int, objects: tuple[int, int],
             device: torch.device) -> dict:
+    """Render a batch from its random numbers ``buf`` (B, _TOT) (see the module docstring)."""
     B = buf.shape[0]
     nc = len(CATEGORIES)
     scene = buf[:, :_NS]
@@ -818,7 +842,7 @@ def _render(buf: torch.Tensor, indices: torch.Tensor, size: int, objects: tuple[
     count = (lo + (scene[:, 0] * (hi - lo + 1)).long().clamp(max=hi - lo)) if hi > lo else torch.full((B,), lo)
     K = hi
 
-    # ---- layout, categories, colours (CPU, tiny) ----
+    # ---- layout, categories, colours, crop windows (CPU, tiny) ----
     cat = (obj[:, :, 0] * nc).long().clamp(max=nc - 1)
     cat[:, 0] = indices % nc
     var = (obj[:, :, 7].unsqueeze(-1) > _CUM[cat]).sum(-1).clamp(max=_NV - 1)
@@ -826,25 +850,35 @@ def _render(buf: torch.Tensor, indices: torch.Tensor, size: int, objects: tuple[
     bright = 0.86 + 0.22 * obj[:, :, 8]
     chan = 1.0 + 0.10 * (obj[:, :, 9:12] - 0.5)
     cols = (cols * (bright.view(B, _K, 1, 1) * chan.unsqueeze(2))).clamp(0.0, 1.0)
-    radius = torch.tensor([_LAYOUT[int(c)][0] for c in range(1, _K + 1)])[count - 1]
-    base = torch.tensor([_LAYOUT[int(c)][1] for c in range(1, _K + 1)])[count - 1]
+    radius = torch.tensor([_LAYOUT[c][0] for c in range(1, _K + 1)])[count - 1]
+    base = torch.tensor([_LAYOUT[c][1] for c in range(1, _K + 1)])[count - 1]
     slot = torch.arange(_K).view(1, _K)
     ang = 2 * math.pi * (scene[:, 1:2] + slot / count.view(B, 1).float())
     jit = 0.08 if hi == 1 else 0.05
     cx = radius.view(B, 1) * torch.cos(ang) + jit * (2 * obj[:, :, 1] - 1)
     cy = radius.view(B, 1) * torch.sin(ang) * 0.9 + jit * (2 * obj[:, :, 2] - 1)
-    rel = torch.where(slot == 0, 0.92 + 0.08 * obj[:, :, 3], 0.62 + 0.18 * obj[:, :, 3])
     if hi == 1:
         rel = 0.88 + 0.12 * obj[:, :, 3]
+    else:
+        rel = torch.where(slot == 0, 0.92 + 0.08 * obj[:, :, 3], 0.62 + 0.18 * obj[:, :, 3])
     scale = base.view(B, 1) * rel * _SIZE[cat]
     rot = (2 * obj[:, :, 4] - 1) * _ROT[cat]
     asp = 0.93 + 0.14 * obj[:, :, 5]
     flip = torch.where(obj[:, :, 6] < 0.5, -1.0, 1.0)
+    ca, sa = torch.cos(rot).abs(), torch.sin(rot).abs()
+    ex, ey = _EXT[cat, 0] * asp, _EXT[cat, 1] / asp
+    half_px = scale * (size / 2.0)
+    win_w = (2.0 * half_px * (ca * ex + sa * ey) + 5.0).ceil().clamp(max=size).long()
+    win_h = (2.0 * half_px * (sa * ex + ca * ey) + 5.0).ceil().clamp(max=size).long()
+    pcx, pcy = (cx + 1.0) * (size / 2.0), (cy + 1.0) * (size / 2.0)
 
-    # ---- to the device ----
+    # ---- to the device: noise textures, lights ----
     dev = device
     f32 = torch.float32
-    T = lambda x: x.to(device=dev, dtype=f32)   # noqa: E731
+
+    def T(x):
+        return x.to(device=dev, dtype=f32)
+
     obj_d, cols_d = T(obj), T(cols)
     cx_d, cy_d, scale_d, rot_d, asp_d, flip_d = map(T, (cx, cy, scale, rot, asp, flip))
     var_d = var.to(dev)
@@ -857,36 +891,42 @@ def _render(buf: torch.Tensor, indices: torch.Tensor, size: int, objects: tuple[
             gr = F.interpolate(gr, size=(_NOISE_RES, _NOISE_RES), mode="bicubic", align_corners=True)
         grids.append(gr)
     noise_tex = torch.cat(grids, 1) * torch.tensor([1.3, 1.5, 1.7], device=dev).view(1, 3, 1, 1)
+    sc = T(scene)
+    az = -2.25 + 0.5 * (sc[:, 2] - 0.5)             # light from the upper left, jittered
+    el = 0.78 + 0.2 * sc[:, 3]
+    light = torch.stack([torch.cos(az) * torch.cos(el), torch.sin(az) * torch.cos(el), torch.sin(el)], 1)
+    half = light + torch.tensor([0.0, 0.0, 1.0], device=dev)
+    half = half / half.norm(dim=1, keepdim=True)
 
     H = W = size
-    lin = (torch.arange(size, device=dev, dtype=f32) + 0.5) * (2.0 / size) - 1.0
-    X, Y = lin.view(1, 1, W), lin.view(1, H, 1)
-
     cov = torch.zeros(B, H, W, device=dev)
-    alb = torch.zeros(B, 3, H, W, device=dev)
-    gl = torch.zeros(B, H, W, device=dev)
+    col = torch.zeros(B, 3, H, W, device=dev)       # shaded colour, premultiplied by coverage
     hgt = torch.zeros(B, H, W, device=dev)
-    inst_boxes, inst_area = [], []
+    boxes = torch.zeros(B, _K, 4)
+    areas = torch.full((B, _K), -1.0)
     multi = K > 1
     for k in range(K):
         active = count > k
-        if multi:
-            c_k = torch.zeros(B, H, W, device=dev)
-            a_k = torch.zeros(B, 3, H, W, device=dev)
-            g_k = torch.zeros(B, H, W, device=dev)
-            h_k = torch.zeros(B, H, W, device=dev)
-        else:
-            c_k, a_k, g_k, h_k = cov, alb, gl, hgt
         for c in torch.unique(cat[active, k]).tolist():
             sel_cpu = torch.nonzero(active & (cat[:, k] == c)).flatten()
             sel = sel_cpu.to(dev)
+            ww = int(win_w[sel_cpu, k].max()) if _CROP else size
+            wh = int(win_h[sel_cpu, k].max()) if _CROP else size
+            ox = (pcx[sel_cpu, k] - ww / 2.0).floor().long().clamp(0, size - ww)
+            oy = (pcy[sel_cpu, k] - wh / 2.0).floor().long().clamp(0, size - wh)
+            X = (T(ox).view(-1, 1, 1) + torch.arange(ww, device=dev, dtype=f32).view(1, 1, ww) + 0.5) \
+                * (2.0 / size) - 1.0
+            Y = (T(oy).view(-1, 1, 1) + torch.arange(wh, device=dev, dtype=f32).view(1, wh, 1) + 0.5) \
+                * (2.0 / size) - 1.0
             s = scale_d[sel, k].view(-1, 1, 1)
             th = rot_d[sel, k].view(-1, 1, 1)
+            a_ = asp_d[sel, k].view(-1, 1, 1)
             dx, dy = X - cx_d[sel, k].view(-1, 1, 1), Y - cy_d[sel, k].view(-1, 1, 1)
             ct, st = torch.cos(th), torch.sin(th)
-            a_ = asp_d[sel, k].view(-1, 1, 1)
-            u = (ct * dx + st * dy) * (flip_d[sel, k].view(-1, 1, 1) / (s * a_))
-            v = (-st * dx + ct * dy) * (a_ / s)
+            fu = flip_d[sel, k].view(-1, 1, 1) / (s * a_)
+            fv = a_ / s
+            u = (ct * fu) * dx + (st * fu) * dy
+            v = (-st * fv) * dx + (ct * fv) * dy
             px = (2.0 / size) / s
             grid = torch.stack((u, v), -1) * (1.0 / 1.25)
             nz = F.grid_sample(noise_tex[sel], grid, mode="bilinear", padding_mode="reflection",
@@ -895,49 +935,40 @@ def _render(buf: torch.Tensor, indices: torch.Tensor, size: int, objects: tuple[
             o = _Obj(u, v, px, obj_d[sel, k], nz, cc[:, 0].view(-1, 3, 1, 1), cc[:, 1].view(-1, 3, 1, 1),
                      cc[:, 2].view(-1, 3, 1, 1), var_d[sel, k])
             _DRAW[c](o)
-            c_k.index_copy_(0, sel, o.cov)
-            a_k.index_copy_(0, sel, o.alb)
-            g_k.index_copy_(0, sel, o.gl)
-            h_k.index_copy_(0, sel, (o.h * s).clamp_min(0.0))
-        inst_boxes.append(_boxes(c_k))
-        inst_area.append(c_k.sum((1, 2)))
-        if multi:
-            na = 1.0 - c_k
-            cov = cov * na + c_k
-            alb = alb * na.unsqueeze(1) + a_k
-            gl = gl * na + g_k
-            hgt = hgt * na + h_k
-
-    # ---- shading ----
-    inv_c = 1.0 / cov.clamp_min(1e-4)
-    albedo = alb * inv_c.unsqueeze(1)
-    gloss = gl * inv_c
-    hp = F.pad(hgt.unsqueeze(1), (1, 1, 1, 1), mode="replicate").squeeze(1)
-    k2 = size / 4.0                     # 1 / (2 * pixel size in image units)
-    gx = (hp[:, 1:-1, 2:] - hp[:, 1:-1, :-2]) * k2
-    gy = (hp[:, 2:, 1:-1] - hp[:, :-2, 1:-1]) * k2
-    inv_n = torch.rsqrt(1.0 + gx * gx + gy * gy)
-    sc = T(scene)
-    az = -2.25 + 0.5 * (sc[:, 2] - 0.5)             # light from the upper left, jittered
-    el = 0.78 + 0.2 * sc[:, 3]
-    lx, ly, lz = torch.cos(az) * torch.cos(el), torch.sin(az) * torch.cos(el), torch.sin(el)
-    hx, hy, hz = lx, ly, lz + 1.0
-    hn = torch.rsqrt(hx * hx + hy * hy + hz * hz)
-    hx, hy, hz = hx * hn, hy * hn, hz * hn
-    v3 = lambda t: t.view(-1, 1, 1)             # noqa: E731
-    ndl = (v3(lz) - gx * v3(lx) - gy * v3(ly)) * inv_n
-    ndh = ((v3(hz) - gx * v3(hx) - gy * v3(hy)) * inv_n).clamp_min(0.0)
-    shade = 0.36 + 0.72 * ndl.clamp_min(0.0)
-    spec = gloss * ndh.pow(28.0) * 0.8
-    obj_rgb = albedo * shade.unsqueeze(1) + spec.unsqueeze(1)
+            oc, ocov, oh = _shade(o, s, light[sel], half[sel], size)
+            x0, y0, x1, y1, area = _boxes(ocov)
+            boxes[sel_cpu, k] = torch.stack([(x0 + ox) / W, (y0 + oy) / H, (x1 + ox) / W, (y1 + oy) / H], 1)
+            boxes[sel_cpu, k] = torch.where((area > 0).view(-1, 1), boxes[sel_cpu, k], 0.0)
+            areas[sel_cpu, k] = area
+            # paste the window into the frame: one scatter per tensor, flat indices
+            n = sel.numel()
+            rows = (sel.view(-1, 1, 1) * H + oy.to(dev).view(-1, 1, 1)
+                    + torch.arange(wh, device=dev).view(1, wh, 1)) * W
+            flat = (rows + ox.to(dev).view(-1, 1, 1) + torch.arange(ww, device=dev).view(1, 1, ww)).view(-1)
+            plane = torch.arange(3, device=dev).view(1, 3, 1) * (H * W)
+            flat3 = ((flat.view(n, 1, -1) - sel.view(-1, 1, 1) * (H * W)) + sel.view(-1, 1, 1) * (3 * H * W)
+                     + plane).view(-1)
+            cov_f, col_f, hgt_f = cov.view(-1), col.view(-1), hgt.view(-1)
+            if not multi:
+                cov_f[flat] = ocov.reshape(-1)
+                col_f[flat3] = oc.reshape(-1)
+                hgt_f[flat] = oh.reshape(-1)
+            else:
+                na = 1.0 - ocov
+                cov_f[flat] = (cov_f[flat].view_as(ocov) * na + ocov).view(-1)
+                col_f[flat3] = (col_f[flat3].view_as(oc) * na.unsqueeze(1) + oc).reshape(-1)
+                hgt_f[flat] = torch.lerp(hgt_f[flat].view_as(oh), oh, ocov).view(-1)
 
     # ---- background: pure-ish white, slight gradient and tint, soft contact shadow ----
-    level = 0.955 + 0.035 * sc[:, 4]
+    lin = (torch.arange(size, device=dev, dtype=f32) + 0.5) * (2.0 / size) - 1.0
+    level = 0.955 + 0.03 * sc[:, 4]
     gang = 2 * math.pi * sc[:, 5]
-    grad = 0.015 * (v3(torch.cos(gang)) * X + v3(torch.sin(gang)) * Y)
-    tint = 0.008 * (sc[:, 5:8] - 0.5) * 2.0
-    bg_col = (level.view(B, 1) + tint).clamp(max=1.0)
-    bg = (bg_col.view(B, 3, 1, 1) + grad.unsqueeze(1)).clamp(0.94, 1.0)
+    tint = 0.008 * (sc[:, 6:8] - 0.5) * 2.0
+    bg_col = (level.view(B, 1) + torch.stack([tint[:, 0], -0.5 * tint[:, 0] - 0.5 * tint[:, 1], tint[:, 1]], 1))
+    bg_col = bg_col.clamp(0.95, 0.995)
+    gx_ = (0.012 * torch.cos(gang)).view(B, 1, 1, 1) * lin.view(1, 1, 1, W)
+    gy_ = (0.012 * torch.sin(gang)).view(B, 1, 1, 1) * lin.view(1, 1, H, 1)
+    bg = (bg_col.view(B, 3, 1, 1) + gx_) + gy_                  # within [0.938, 1.0]
     lowres = max(4, size // 4)
     m = F.interpolate(cov.unsqueeze(1), size=(lowres, lowres), mode="area")
     sh_off = max(1, round(lowres * 0.03))
@@ -945,46 +976,36 @@ def _render(buf: torch.Tensor, indices: torch.Tensor, size: int, objects: tuple[
     m = F.avg_pool2d(m, 5, stride=1, padding=2, count_include_pad=False)
     m = F.avg_pool2d(m, 3, stride=1, padding=1, count_include_pad=False)
     shadow = F.interpolate(m, size=(H, W), mode="bilinear", align_corners=False)
-    bg = bg * (1.0 - 0.16 * shadow)
     c1 = cov.unsqueeze(1)
-    rgb = (bg * (1.0 - c1) + obj_rgb * c1).clamp(0.0, 1.0)
+    keep = (1.0 - c1) * (1.0 - 0.16 * shadow)
+    rgb = torch.addcmul(col, bg, keep).clamp_(0.0, 1.0)
 
     # ---- annotations ----
-    boxes = torch.stack(inst_boxes, 1)              # (B, K, 4)
-    areas = torch.stack(inst_area, 1).cpu()         # (B, K)
-    areas = torch.where(count.view(B, 1) > torch.arange(K).view(1, K), areas, torch.full_like(areas, -1.0))
     order = torch.argsort(areas, dim=1, descending=True, stable=True)
     big = order[:, 0]
     ar = torch.arange(B)
     label = cat[ar, big]
-    boxes_c = boxes.cpu()
-    box = boxes_c[ar, big]
+    box = boxes[ar, big]
     caps_all = [_captions(cat[:, k], var[:, k]) for k in range(K)]
+    cnt, order_l, cat_l, boxes_l = count.tolist(), order.tolist(), cat.tolist(), boxes.tolist()
     captions, instances = [], []
-    for b in range(B):
-        ks = [int(k) for k in order[b].tolist() if k < int(count[b])]
-        parts = [caps_all[k][b] for k in ks]
-        captions.append(parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1])
-        instances.append([(int(cat[b, k]), tuple(float(x) for x in boxes_c[b, k].tolist())) for k in ks])
-    bg_pal = bg_col                                  # (B, 3)
-    colsK = cols                                     # (B, K, 3, 3) CPU
     pal = torch.zeros(B, 5, 3)
     for b in range(B):
-        ks = [int(k) for k in order[b].tolist() if k < int(count[b])]
-        k0 = ks[0]
-        body, sec, part = colsK[b, k0]
+        ks = [k for k in order_l[b] if k < cnt[b]]
+        parts = [caps_all[k][b] for k in ks]
+        captions.append(parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1])
+        instances.append([(cat_l[b][k], tuple(boxes_l[b][k])) for k in ks])
+        body, sec, part = cols[b, ks[0]]
         if len(ks) == 1:
-            entries = [body, body * 0.5, sec, part]
+            pal[b, :4] = torch.stack([body, body * 0.5, sec, part])
         else:
-            extra = [colsK[b, k, 0] for k in ks[1:]] + [sec, part]
-            entries = [body] + extra[:3]
-        pal[b, :4] = torch.stack(entries)
-    pal[:, 4] = bg_pal.cpu()
+            pal[b, :4] = torch.stack(([body] + [cols[b, k, 0] for k in ks[1:]] + [sec, part])[:4])
+    pal[:, 4] = bg_col.cpu()
     return {
         "rgb": rgb,
         "label": label.to(dev),
         "mask": c1.clamp(0.0, 1.0),
-        "depth": (hgt * 0.5).clamp(0.0, 1.0).unsqueeze(1),
+        "depth": (hgt * 0.5).clamp_(0.0, 1.0).unsqueeze(1),
         "box": box.to(dev),
         "caption": captions,
         "palette": pal.clamp(0.0, 1.0).to(dev),
@@ -992,22 +1013,41 @@ def _render(buf: torch.Tensor, indices: torch.Tensor, size: int, objects: tuple[
     }
 
 
-def _boxes(cov: torch.Tensor) -> torch.Tensor:
-    """Normalised (x0, y0, x1, y1) of coverage > 0.5 per sample; zeros where empty."""
-    B, H, W = cov.shape
-    m = cov > 0.5
-    cols = m.any(1)
-    rows = m.any(2)
+def _shade(o: _Obj, s: torch.Tensor, light: torch.Tensor, half: torch.Tensor, size: int):
+    """Shade one object: normals from its height field, Lambert + Blinn-Phong highlight.
+
+    Returns the shaded colour premultiplied by coverage (n, 3, h, w), the coverage and the
+    height above the table in image half-widths (n, h, w).
+    """
+    h = (o.h * s).clamp_(min=0.0)
+    hp = F.pad(h.unsqueeze(1), (1, 1, 1, 1), mode="replicate").squeeze(1)
+    k2 = size / 4.0                     # 1 / (2 * pixel size in image units)
+    gx = (hp[:, 1:-1, 2:] - hp[:, 1:-1, :-2]) * k2
+    gy = (hp[:, 2:, 1:-1] - hp[:, :-2, 1:-1]) * k2
+    inv_n = torch.rsqrt(1.0 + gx * gx + gy * gy)
+    L, Hh = light.view(-1, 3, 1, 1), half.view(-1, 3, 1, 1)
+    ndl = (L[:, 2] - gx * L[:, 0] - gy * L[:, 1]) * inv_n
+    ndh = ((Hh[:, 2] - gx * Hh[:, 0] - gy * Hh[:, 1]) * inv_n).clamp_(min=0.0)
+    cov = o.cov
+    shade = (0.36 + 0.72 * ndl.clamp_(min=0.0)) * cov
+    spec = (o.gl * cov) * ndh.pow(28.0) * 0.8
+    col = torch.addcmul(spec.unsqueeze(1), o.alb, shade.unsqueeze(1))
+    return col, cov, h
+
+
+def _boxes(cov: torch.Tensor):
+    """Pixel bounds x0, y0, x1 (exclusive), y1 of coverage > 0.5 and the area, per sample (CPU)."""
+    n, H, W = cov.shape
+    cols = cov.amax(1) > 0.5
+    rows = cov.amax(2) > 0.5
     ar_w = torch.arange(W, device=cov.device)
     ar_h = torch.arange(H, device=cov.device)
-    big = 10 ** 6
-    x0 = torch.where(cols, ar_w, big).amin(1)
+    x0 = torch.where(cols, ar_w, W).amin(1)
     x1 = torch.where(cols, ar_w, -1).amax(1) + 1
-    y0 = torch.where(rows, ar_h, big).amin(1)
+    y0 = torch.where(rows, ar_h, H).amin(1)
     y1 = torch.where(rows, ar_h, -1).amax(1) + 1
-    empty = ~cols.any(1)
-    bx = torch.stack([x0 / W, y0 / H, x1 / W, y1 / H], 1).float()
-    return torch.where(empty.view(B, 1), torch.zeros_like(bx), bx)
+    area = torch.where(cols.any(1), cov.sum((1, 2)), 0.0)
+    return tuple(t.float().cpu() for t in (x0, y0, x1, y1, area))
 
 
 def render_throughput(size: int = 128, batch: int = 64, seconds: float = 3.0, device=None) -> dict:

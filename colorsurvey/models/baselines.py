@@ -109,7 +109,7 @@ class UNet(ColorizationModel):
     )
     sizes = {
         "paper": {"width": 64, "depth": 4},
-        "small": {"width": 32, "depth": 3},
+        "small": {"width": 16, "depth": 3},
         "smoke": {"width": 8, "depth": 2},
     }
     lr = 2e-3

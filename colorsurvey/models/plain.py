@@ -61,8 +61,9 @@ def _fp32(device: torch.device):
 # ======================================================================================
 
 class SmallClassifier(nn.Module):
-    """A small VGG-like CNN: 4 stages of two 3x3 conv + BN + ReLU (stride 2 between stages),
-    global average pooling, and a replaceable last layer ``fc``.
+    """A small VGG-like CNN: 4 stages of two 3x3 conv + BN + ReLU, each stage opening with a
+    stride-2 conv (1/16 resolution at the end), global average pooling, and a replaceable
+    last layer ``fc``.
 
     Input images in [0, 1] with ``in_channels`` channels (3 for RGB, 1 for gray), any size.
     """
@@ -73,7 +74,7 @@ class SmallClassifier(nn.Module):
         layers: list[nn.Module] = []
         cin = in_channels
         for i, c in enumerate(chans):
-            layers += [nn.Conv2d(cin, c, 3, stride=1 if i == 0 else 2, padding=1, bias=False),
+            layers += [nn.Conv2d(cin, c, 3, stride=2, padding=1, bias=False),
                        nn.BatchNorm2d(c), nn.ReLU(inplace=True),
                        nn.Conv2d(c, c, 3, padding=1, bias=False), nn.BatchNorm2d(c), nn.ReLU(inplace=True)]
             cin = c
@@ -242,12 +243,16 @@ class DeepColorization(ColorizationModel):
         with _fp32(L.device):
             return gray_rgb_from_L(L.float())[:, :1]
 
-    def pixel_features(self, gray: torch.Tensor) -> torch.Tensor:
-        """Low + mid level features of every pixel: (B, 49 + 32, H, W), roughly zero-centred."""
+    def pixel_features(self, gray: torch.Tensor, idx: torch.Tensor | None = None) -> torch.Tensor:
+        """Low + mid level features, roughly zero-centred: of every pixel, (B, 49 + 32, H, W),
+        or only of the pixels ``idx`` (B, 1, n) (flat indices), (B, 49 + 32, n)."""
         with _fp32(gray.device):
-            low = patch_features(gray.float(), self.patch) * 2.0 - 1.0            # gray values
-            mid = daisy_features_torch(gray.float(), radius=self.daisy_radius) * daisy_dims() - 1.0
-        return torch.cat([low, mid], dim=1)
+            low = patch_features(gray.float(), self.patch, idx)                  # 7x7 gray values
+            mid = daisy_features_torch(gray.float(), radius=self.daisy_radius)   # DAISY
+            if idx is not None:
+                B, n = gray.shape[0], idx.shape[-1]
+                mid = mid.reshape(B, mid.shape[1], -1).gather(2, idx.expand(-1, mid.shape[1], n))
+            return torch.cat([low * 2.0 - 1.0, mid * daisy_dims() - 1.0], dim=1)
 
     def semantic(self, gray: torch.Tensor, label: torch.Tensor | None = None) -> torch.Tensor:
         """High level: one-hot category (B, K), the given label or the classifier's guess."""
@@ -281,11 +286,10 @@ class DeepColorization(ColorizationModel):
         gray = self.gray(L)
         with _fp32(L.device):
             target = rgb_to_yuv(rgb.float())[:, 1:] / UV_SCALE               # (B, 2, H, W)
-        feats = self.pixel_features(gray)
         # "trained on sampled pixels": N random pixels per image per step
         n = min(self.pixels_per_image, H * W)
         idx = torch.randint(0, H * W, (B, 1, n), device=L.device)
-        f = feats.reshape(B, feats.shape[1], H * W).gather(2, idx.expand(-1, feats.shape[1], -1))
+        f = self.pixel_features(gray, idx)                                   # (B, 81, n)
         t = target.reshape(B, 2, H * W).gather(2, idx.expand(-1, 2, -1))
         logits = self.classifier(gray)
         label = batch.get("label")
