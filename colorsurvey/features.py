@@ -21,6 +21,7 @@ patch/descriptor radius first, so the output has the input's H and W.
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -115,11 +116,12 @@ def _gaussian_kernel(sigma: float, truncate: float = 4.0) -> torch.Tensor:
     return k / k.sum()
 
 
-def _blur_matrix(n: int, sigma: float, device, dtype) -> torch.Tensor:
+@functools.lru_cache(maxsize=64)
+def _blur_matrix(n: int, sigma: float, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
     """(n, n) matrix M with M @ x = scipy.ndimage.gaussian_filter1d(x, sigma, mode='reflect')
     along an axis of length n: the Gaussian taps, with the borders' symmetric reflection
     (d c b a | a b c d | d c b a) folded in. A band matrix product is the fastest exact
-    blur on CPU (one-channel convolutions are slow there) and fine on a GPU."""
+    blur on CPU (one-channel convolutions are slow there) and fine on a GPU. Cached per (n, sigma, device, dtype): no host-to-device copy per call."""
     k = _gaussian_kernel(sigma)
     r = (k.numel() - 1) // 2
     out = torch.arange(n).view(-1, 1).expand(n, 2 * r + 1)
@@ -133,7 +135,7 @@ def _blur_matrix(n: int, sigma: float, device, dtype) -> torch.Tensor:
 def _gaussian_blur_symmetric(x: torch.Tensor, sigma: float) -> torch.Tensor:
     """Separable Gaussian blur of (..., H, W) matching scipy.ndimage.gaussian_filter(mode='reflect')."""
     H, W = x.shape[-2:]
-    return _blur_matrix(H, sigma, x.device, x.dtype) @ x @ _blur_matrix(W, sigma, x.device, x.dtype).T
+    return _blur_matrix(H, float(sigma), x.device, x.dtype) @ x @ _blur_matrix(W, float(sigma), x.device, x.dtype).T
 
 
 def daisy_features_torch(gray: torch.Tensor, radius: int = 4, rings: int = 1, histograms: int = 3,
@@ -168,8 +170,8 @@ def daisy_features_torch(gray: torch.Tensor, radius: int = 4, rings: int = 1, hi
         ori = torch.atan2(dy, dx)
         # 2. orientation maps with a circular-normal window over the angle
         kappa = orientations / math.pi
-        angles = torch.tensor([2 * o * math.pi / orientations - math.pi for o in range(orientations)],
-                              device=g.device, dtype=g.dtype).view(1, -1, 1, 1)
+        angles = (torch.arange(orientations, device=g.device, dtype=g.dtype) * (2 * math.pi / orientations)
+                  - math.pi).view(1, -1, 1, 1)                          # 2 pi o / O - pi
         hist = torch.exp(kappa * torch.cos(ori - angles)) * mag        # (B, O, Hp, Wp)
         # 3. one blur per ring; the centre shares the first ring's sigma
         sigmas = [radius * (i + 1) / (2.0 * rings) for i in range(rings)]

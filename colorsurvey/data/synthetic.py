@@ -138,9 +138,9 @@ VARIANTS: dict[str, list[tuple]] = {
         ("a yellow-orange {n}", 0.15, (0.98, 0.68, 0.12), (0.98, 0.78, 0.26), (0.36, 0.42, 0.14)),
     ],
     "Peach": [
-        ("a ripe {n}", 0.55, (0.97, 0.70, 0.38), (0.85, 0.22, 0.18), _STEM),
-        ("a red blushed {n}", 0.30, (0.95, 0.58, 0.30), (0.72, 0.12, 0.12), _STEM),
-        ("a yellow {n}", 0.15, (0.98, 0.80, 0.40), (0.95, 0.46, 0.20), _STEM),
+        ("a ripe {n}", 0.55, (1.00, 0.74, 0.38), (0.90, 0.30, 0.22), _STEM),
+        ("a red blushed {n}", 0.30, (0.98, 0.66, 0.38), (0.78, 0.16, 0.15), _STEM),
+        ("a yellow {n}", 0.15, (0.99, 0.82, 0.45), (0.96, 0.50, 0.24), _STEM),
     ],
     "Pear": [
         ("a green {n}", 0.45, (0.60, 0.74, 0.22), (0.78, 0.80, 0.32), _STEM),
@@ -192,7 +192,7 @@ _META = {
     "Peach": (0.78, 0.4, (0.85, 1.25)),
     "Pear": (0.9, 0.4, (0.72, 1.02)),
     "Plum": (0.72, 0.5, (0.72, 0.95)),
-    "Pomegranate": (0.8, 0.3, (0.8, 1.0)),
+    "Pomegranate": (0.8, 0.3, (0.8, 1.06)),
     "Potato": (0.82, math.pi, (1.05, 0.8)),
     "Strawberry": (0.86, 0.45, (0.62, 1.0)),
     "Tomato": (0.78, 0.4, (0.9, 0.86)),
@@ -367,7 +367,7 @@ def _apple(o):
     t = (o.R(14, -0.3, 0.3) + 0.55 * o.n1 + 0.3 * torch.sin(13.0 * x + 3.0 * o.n2) + 0.35 * v).clamp(0.0, 1.0)
     col = o.mix(t) * (1.0 + 0.12 * (o.n3 > 0.72).to(u.dtype)).unsqueeze(1)
     a = o.paint(d, col, _dome(d, 0.78), 0.45)
-    o.bump(0.004 * o.n3, a)
+    o.bump(0.0015 * o.n3, a)
     tx = o.R(15, -0.06, 0.14)
     _stalk(o, 0.0, -0.58, tx, -0.97, 0.042, 0.028, o.part, bend=o.R(16, -0.3, 0.3))
     _leaf(o, 17, tx * 0.6, -0.86, o.R(19, -0.6, 0.1), 0.45, 0.11, 0.35)
@@ -403,7 +403,7 @@ def _brinjal(o):
     g = torch.sqrt(1.0 + (2.0 * k * v) ** 2)
     rt, rb = o.R(13, 0.16, 0.24), o.R(14, 0.34, 0.44)
     d = _seg(x, v, 0.0, -0.48, 0.0, 0.86 - rb, rt, rb) / g
-    stripes = (torch.sin(x / rb * 7.0 + 2.5 * o.n2) > 0.45).to(u.dtype) * o.is_var(2)
+    stripes = (torch.sin(x / rb * 7.0 + 0.8 * o.n2) > 0.45).to(u.dtype) * o.is_var(2)
     t = (0.25 + 0.4 * o.n1).clamp(0.0, 1.0) * 0.35 + stripes * 0.8
     a = o.paint(d, o.mix(t), _dome(d, rb), 0.9)
     o.bump(0.003 * o.n2, a)
@@ -523,7 +523,8 @@ def _chilli(o):
     o.bump(0.003 * o.n2, a)
     cap = torch.maximum(d - 0.022, (v + 0.45 + 0.03 * torch.sin(x * 40.0)) / g)
     o.paint(cap, o.part, _dome(d, r0) + 0.02, 0.3)
-    _stalk(o, 0.0 + k * 0.8, -0.58, -0.12 + k * 0.8, -0.99, 0.04, 0.03, o.part * 0.95, bend=o.R(14, -1.0, 1.0))
+    x0 = -0.8 * k
+    _stalk(o, x0, -0.56, x0 + o.R(15, -0.16, 0.08), -0.99, 0.04, 0.03, o.part * 0.95, bend=o.R(14, -1.0, 1.0))
 
 
 def _corn(o):
@@ -547,14 +548,15 @@ def _corn(o):
     _stalk(o, 0.0, 0.72, 0.0, 0.98, 0.12, 0.10, o.part * 0.8 + 0.15, gloss=0.05)
     husk = o.flag(14, 0.45)
     hd = None
-    for sgn in (-1.0, 1.0):
-        hu, hv = _rot(u, v, sgn * (rb * 0.75), 0.42, torch.full_like(rt, sgn * 0.22))
-        dh = _ellipse(hu, hv, 0.2, o.R(15, 0.45, 0.62))
-        dh = torch.maximum(dh, -(v + 0.1))
+    for j, sgn in enumerate((-1.0, 1.0)):
+        hl, hw = o.R(15 + j, 0.42, 0.58), 0.16
+        hu, hv = _rot(u, v, sgn * rb * 0.78, 0.62 - hl, torch.full_like(rt, -sgn * 0.12))
+        rr = (hl * hl + hw * hw) / (2.0 * hw)
+        dh = torch.maximum(torch.hypot(hu - (rr - hw), hv), torch.hypot(hu + (rr - hw), hv)) - rr
         hd = dh if hd is None else torch.minimum(hd, dh)
     hd = hd + (1.0 - husk) * 10.0
-    vein = 0.9 + 0.1 * torch.sin(u * 60.0)
-    o.paint(hd, o.part * vein.unsqueeze(1), _dome(hd, 0.15) + 0.1, 0.15, add=True)
+    vein = 0.92 + 0.08 * torch.sin(u * 70.0) + 0.05 * o.n2
+    o.paint(hd, o.part * vein.unsqueeze(1), _dome(hd, 0.12) + 0.06, 0.15, add=True)
 
 
 def _cucumber(o):
@@ -596,13 +598,14 @@ def _lemon(o):
     u, v = o.u, o.v
     a_, b_ = o.R(12, 0.64, 0.72), o.R(13, 0.50, 0.58)
     d = _ellipse(u, v, a_, b_)
-    n1 = _seg(u, v, a_ - 0.15, 0.0, a_ + 0.2, 0.0, 0.17, 0.05)
-    n2 = _seg(u, v, -a_ + 0.15, 0.0, -a_ - 0.16, 0.0, 0.17, 0.06)
-    d = _smin(d, torch.minimum(n1, n2), 0.10) + 0.008 * o.n1
+    l1, l2 = o.R(14, 0.08, 0.15), o.R(15, 0.03, 0.11)
+    n1 = _seg(u, v, a_ - 0.12, 0.0, a_ + l1, 0.0, 0.13, 0.055)
+    n2 = _seg(u, v, -a_ + 0.12, 0.0, -a_ - l2, 0.0, 0.13, 0.06)
+    d = _smin(d, torch.minimum(n1, n2), 0.12) + 0.006 * o.n1
     t = ((0.35 + 0.6 * o.n1).clamp(0, 1) * 0.5 + torch.sigmoid((u.abs() - a_) * 12.0) * 0.5)
     col = o.mix(t) * (1.0 + 0.04 * o.n3).unsqueeze(1)
     a = o.paint(d, col, _dome(d, b_), 0.4)
-    o.bump(0.006 * o.n3, a)
+    o.bump(0.0025 * o.n3, a)
 
 
 def _orange(o):
@@ -611,7 +614,7 @@ def _orange(o):
     t = (0.3 + 0.6 * o.n1).clamp(0, 1) * 0.6
     col = o.mix(t) * (1.0 + 0.05 * o.n3).unsqueeze(1)
     a = o.paint(d, col, _dome(d, 0.8), 0.35)
-    o.bump(0.01 * o.n3, a)
+    o.bump(0.0035 * o.n3, a)
     sy = o.R(13, -0.74, -0.1)
     scar = _star(u, v, o.R(14, -0.1, 0.1), sy, 0.03, 0.07, 5.0, o.R(15, 0, 6.28), 2.0)
     o.paint(scar, o.part, torch.zeros_like(u), 0.05, add=True)
@@ -622,11 +625,11 @@ def _peach(o):
     d = torch.hypot(u, v * 0.98) - 0.78
     d = d + 0.07 * torch.exp(-((u - 0.06) ** 2) * 60.0) * torch.sigmoid(-8.0 * (v + 0.3)) + 0.01 * o.n1
     sx = u - 0.14 - 0.12 * v - o.R(12, -0.06, 0.06)
-    suture = torch.exp(-(sx * sx) / 0.003) * torch.sigmoid(-(v - 0.55) * 8.0)
-    t = (o.R(13, -0.2, 0.3) + 0.9 * o.n1 + 0.35 * (-u - v) + 0.15 * o.n2).clamp(0, 1)
-    col = o.mix(t) * (1.0 - 0.12 * suture + 0.04 * o.n3).unsqueeze(1)
+    suture = torch.exp(-(sx * sx) / 0.0025) * torch.sigmoid(-(v - 0.55) * 8.0)
+    t = (o.R(13, -0.1, 0.4) + 0.6 * o.n1 + 0.45 * (-u - v) + 0.1 * o.n2).clamp(0, 1)
+    col = o.mix(t) * (1.0 - 0.05 * suture + 0.03 * o.n3).unsqueeze(1)
     a = o.paint(d, col, _dome(d, 0.78), 0.08)
-    o.bump(-0.05 * suture, a)
+    o.bump(-0.03 * suture, a)
     _stalk(o, 0.06, -0.66, 0.08, -0.8, 0.04, 0.035, o.part)
     _leaf(o, 14, 0.08, -0.78, o.R(16, -0.6, 0.0), 0.5, 0.13, 0.4)
 
@@ -637,10 +640,10 @@ def _pear(o):
     x = u - lean * (v - 0.3)
     d = _smin(_circle(x, v, 0.0, 0.32, o.R(13, 0.52, 0.6)), _circle(x, v, 0.0, -0.36, o.R(14, 0.26, 0.33)), 0.35)
     t = (o.R(15, -0.3, 0.3) + 0.7 * o.n1 - 0.3 * x).clamp(0, 1)
-    speck = (o.n3 > 0.7).to(u.dtype)
-    col = o.mix(t) * (1.0 - 0.25 * speck).unsqueeze(1)
+    speck = (o.n3 > 1.05).to(u.dtype)
+    col = o.mix(t) * (1.0 - 0.18 * speck).unsqueeze(1)
     a = o.paint(d, col, _dome(d, 0.55), 0.25)
-    o.bump(0.004 * o.n3, a)
+    o.bump(0.0015 * o.n3, a)
     tx = o.R(16, -0.05, 0.18)
     _stalk(o, lean * -0.92, -0.62, tx, -0.98, 0.035, 0.025, o.part, bend=o.R(17, -0.5, 0.5))
 
@@ -662,15 +665,16 @@ def _pomegranate(o):
     u, v = o.u, o.v
     rho = torch.hypot(u, v * 1.02)
     phi = torch.atan2(v, u)
-    d = rho - 0.74 * (1.0 + 0.03 * torch.cos(6.0 * phi + o.R(12, 0, 6.28))) + 0.01 * o.n1
+    d = rho - 0.74 * (1.0 + 0.015 * torch.cos(6.0 * phi + o.R(12, 0, 6.28))) + 0.01 * o.n1
     t = (o.R(13, -0.3, 0.2) + 0.8 * o.n1 + 0.3 * o.n2).clamp(0, 1)
     col = o.mix(t) * (1.0 + 0.06 * o.n3).unsqueeze(1)
     a = o.paint(d, col, _dome(d, 0.74), 0.2)
     o.bump(0.004 * o.n3, a)
     # crown: a flared tube with pointed teeth on top
-    hw = 0.11 + 0.10 * ((-v - 0.72) / 0.26).clamp(0.0, 1.0)
-    yt = -0.99 + 0.11 * (0.5 + 0.5 * torch.cos(u * (math.pi * 5.0 / 0.21)))
-    dcr = torch.maximum(torch.maximum(u.abs() - hw, v + 0.62), yt - v)
+    top = o.R(14, -1.04, -0.96)
+    hw = 0.13 + 0.12 * ((-v - 0.68) / (-0.68 - top)).clamp(0.0, 1.0)
+    yt = top + 0.13 * (0.5 + 0.5 * torch.cos(u * (math.pi * 5.0 / 0.25)))
+    dcr = torch.maximum(torch.maximum(u.abs() - hw, v + 0.6), yt - v)
     col_c = o.part * (0.9 + 0.2 * o.n2).unsqueeze(1)
     o.paint(dcr, col_c, _dome(dcr, 0.06) + 0.05, 0.1, add=True)
 
@@ -695,7 +699,7 @@ def _potato(o):
 def _strawberry(o):
     u, v = o.u, o.v
     x = u / o.R(12, 0.9, 1.08)
-    d = _smin(_circle(x, v, 0.0, -0.18, 0.54), _seg(x, v, 0.0, -0.1, 0.0, 0.78, 0.40, 0.06), 0.25)
+    d = _smin(_circle(x, v, 0.0, -0.2, 0.52), _seg(x, v, 0.0, -0.1, 0.0, o.R(17, 0.55, 0.66), 0.44, 0.13), 0.2)
     d = torch.maximum(d, -(v + 0.62))
     row = (v + 1.0) * 9.0
     cu = _frac(x * 8.0 + 0.5 * (torch.floor(row) % 2.0)) - 0.5
@@ -710,7 +714,7 @@ def _strawberry(o):
     ds = _star(u, v, 0.0, -0.6, 0.10, o.R(13, 0.36, 0.46), o.R(14, 5.0, 7.0).round(), o.R(15, 0, 6.28), 3.0, 1.7)
     col_l = o.part * (0.85 + 0.2 * o.n2).unsqueeze(1)
     o.paint(ds, col_l, _dome(ds, 0.1) * 0.5 + 0.06, 0.2, add=True)
-    _stalk(o, 0.0, -0.62, o.R(16, -0.08, 0.12), -0.96, 0.04, 0.033, o.part, bend=o.R(17, -0.5, 0.5))
+    _stalk(o, 0.0, -0.62, o.R(16, -0.08, 0.12), -0.96, 0.04, 0.033, o.part, bend=o.R(18, -0.5, 0.5))
 
 
 def _tomato(o):
@@ -719,12 +723,13 @@ def _tomato(o):
     rho = torch.hypot(x, v)
     phi = torch.atan2(v, x)
     ph = o.R(13, 0, 6.28)
-    rib = torch.cos(5.0 * phi + ph)
-    d = rho - 0.72 * (1.0 + 0.02 * rib) + 0.06 * torch.exp(-x * x * 25.0) * torch.sigmoid(-8.0 * v)
+    d = rho - 0.72 * (1.0 + 0.012 * torch.cos(5.0 * phi + ph)) + 0.06 * torch.exp(-x * x * 25.0) * torch.sigmoid(-8.0 * v)
+    yc = (v + 0.55) * 1.8
+    rib = torch.cos(5.0 * torch.atan2(yc, x) + ph) * torch.exp(-(x * x + yc * yc) / 0.25)
     shoulder = torch.sigmoid(-(v + 0.35) * 6.0) * o.R(14, 0.0, 0.7)
     col = o.mix((shoulder + 0.2 * o.n1).clamp(0, 1))
     a = o.paint(d, col, _dome(d, 0.72), 0.65)
-    o.bump(0.02 * rib * torch.sigmoid(-4.0 * v) + 0.002 * o.n3, a)
+    o.bump(0.015 * rib + 0.0015 * o.n3, a)
     cal = _star(u, v, 0.0, -0.55, 0.06, o.R(15, 0.28, 0.36), o.R(16, 5.0, 6.0).round(), ph, 5.0, 1.8)
     o.paint(cal, o.part, _dome(cal, 0.06) * 0.5 + 0.04, 0.2, add=True)
     _stalk(o, 0.0, -0.56, o.R(17, -0.08, 0.08), -0.80, 0.05, 0.042, o.part, bend=o.R(18, -0.5, 0.5))
@@ -965,10 +970,10 @@ def _render(buf: torch.Tensor, indices: torch.Tensor, size: int, objects: tuple[
     gang = 2 * math.pi * sc[:, 5]
     tint = 0.008 * (sc[:, 6:8] - 0.5) * 2.0
     bg_col = (level.view(B, 1) + torch.stack([tint[:, 0], -0.5 * tint[:, 0] - 0.5 * tint[:, 1], tint[:, 1]], 1))
-    bg_col = bg_col.clamp(0.95, 0.995)
+    bg_col = bg_col.clamp(0.958, 0.98)
     gx_ = (0.012 * torch.cos(gang)).view(B, 1, 1, 1) * lin.view(1, 1, 1, W)
     gy_ = (0.012 * torch.sin(gang)).view(B, 1, 1, 1) * lin.view(1, 1, H, 1)
-    bg = (bg_col.view(B, 3, 1, 1) + gx_) + gy_                  # within [0.938, 1.0]
+    bg = (bg_col.view(B, 3, 1, 1) + gx_) + gy_                  # within [0.941, 0.997]
     lowres = max(4, size // 4)
     m = F.interpolate(cov.unsqueeze(1), size=(lowres, lowres), mode="area")
     sh_off = max(1, round(lowres * 0.03))
@@ -978,7 +983,7 @@ def _render(buf: torch.Tensor, indices: torch.Tensor, size: int, objects: tuple[
     shadow = F.interpolate(m, size=(H, W), mode="bilinear", align_corners=False)
     c1 = cov.unsqueeze(1)
     keep = (1.0 - c1) * (1.0 - 0.16 * shadow)
-    rgb = torch.addcmul(col, bg, keep).clamp_(0.0, 1.0)
+    rgb = torch.addcmul(col, bg, keep).clamp_(0.0, 1.0)   # col <= cov, bg * keep <= 1 - cov
 
     # ---- annotations ----
     order = torch.argsort(areas, dim=1, descending=True, stable=True)
@@ -1032,6 +1037,7 @@ def _shade(o: _Obj, s: torch.Tensor, light: torch.Tensor, half: torch.Tensor, si
     shade = (0.36 + 0.72 * ndl.clamp_(min=0.0)) * cov
     spec = (o.gl * cov) * ndh.pow(28.0) * 0.8
     col = torch.addcmul(spec.unsqueeze(1), o.alb, shade.unsqueeze(1))
+    col = torch.minimum(col, cov.unsqueeze(1))     # colour <= 1 before premultiplying
     return col, cov, h
 
 

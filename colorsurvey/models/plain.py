@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import functools
 import hashlib
 import os
 import re
@@ -36,8 +37,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..color import (ab_prior, annealed_mean, gray_rgb_from_L, rebalance_weights, rgb_to_lab,
-                     rgb_to_yuv, soft_encode, gamut_bins, yuv_to_rgb)
+from ..color import (ab_prior, annealed_mean, gamut_bins, rebalance_weights, rgb_to_lab, soft_encode,
+                     yuv_to_rgb)
 from ..features import daisy_dims, daisy_features_torch, patch_features
 from ..postprocess import joint_bilateral_filter
 from .base import ColorizationModel, ModelCard
@@ -172,9 +173,9 @@ UV_SCALE = 0.5  # the network regresses (U, V) / 0.5, so its targets are of orde
 class DeepColorization(ColorizationModel):
     """Deep Colorization: per-pixel regression of chroma from a three-level feature vector.
 
-    The paper (survey §2.1.1): "the colorization problem is re-formulated" as regression,
-    pixel by pixel, of the two chroma channels U, V of YUV from a feature descriptor of the
-    gray pixel, by a fully connected network of five layers (input, three hidden, output)
+    The paper (survey §2.1.1) "re-formulates the colorization problem so that deep learning
+    techniques can be directly employed": regression, pixel by pixel, of the two chroma
+    channels U, V of YUV from a feature descriptor of the gray pixel, by a fully connected network of five layers (input, three hidden, output)
     with ReLU and a least-squares loss. The descriptor concatenates
 
     * low level: the 7x7 patch of gray values (49) — :func:`colorsurvey.features.patch_features`;
@@ -186,8 +187,9 @@ class DeepColorization(ColorizationModel):
       (its cross-entropy is added to the step). ``colorize(L, label=...)`` can pass a known
       label instead.
 
-    Artefacts of independent per-pixel predictions are removed by joint bilateral filtering
-    of the predicted U, V guided by the gray image (:func:`colorsurvey.postprocess.joint_bilateral_filter`).
+    "To ensure artifact-free quality, a joint bilateral filtering based post-processing step"
+    smooths the predicted U, V guided by the gray image
+    (:func:`colorsurvey.postprocess.joint_bilateral_filter`).
     """
 
     card = ModelCard(
@@ -239,9 +241,21 @@ class DeepColorization(ColorizationModel):
     # -- features ------------------------------------------------------------------------
     @staticmethod
     def gray(L: torch.Tensor) -> torch.Tensor:
-        """The sRGB gray value (= Y' of YUV for a neutral pixel) of Lab L, (B, 1, H, W) in [0, 1]."""
+        """The sRGB gray value (= Y' of YUV) of the neutral colour (L, 0, 0), (B, 1, H, W) in [0, 1]:
+        CIE L -> relative luminance Y -> sRGB transfer curve (``colorsurvey.color.gray_rgb_from_L``
+        in closed form, so a step copies no constants to the device)."""
         with _fp32(L.device):
-            return gray_rgb_from_L(L.float())[:, :1]
+            fy = (L.float() + 16.0) / 116.0
+            Y = torch.where(fy > 6 / 29, fy ** 3, (fy - 4 / 29) * 3 * (6 / 29) ** 2).clamp(0.0, 1.0)
+            return torch.where(Y > 0.0031308, 1.055 * Y.clamp_min(0.0031308) ** (1 / 2.4) - 0.055, 12.92 * Y)
+
+    @staticmethod
+    def uv(rgb: torch.Tensor) -> torch.Tensor:
+        """U = 0.492 (B - Y'), V = 0.877 (R - Y') of BT.601 YUV (as ``colorsurvey.color.rgb_to_yuv``),
+        (B, 2, H, W), with Python-float constants (nothing copied to the device per step)."""
+        r, g, b = rgb.float().unbind(1)
+        y = 0.299 * r + 0.587 * g + 0.114 * b
+        return torch.stack([0.492 * (b - y), 0.877 * (r - y)], 1)
 
     def pixel_features(self, gray: torch.Tensor, idx: torch.Tensor | None = None) -> torch.Tensor:
         """Low + mid level features, roughly zero-centred: of every pixel, (B, 49 + 32, H, W),
@@ -260,19 +274,24 @@ class DeepColorization(ColorizationModel):
             label = self.classifier(gray).argmax(1)
         return _onehot(label, self.num_classes)
 
-    def _uv(self, feats: torch.Tensor) -> torch.Tensor:
-        return self.mlp(feats).float() * UV_SCALE
-
     # -- inference -----------------------------------------------------------------------
     @torch.no_grad()
     def colorize(self, L: torch.Tensor, postprocess: bool = True, label: torch.Tensor | None = None,
-                 **_) -> torch.Tensor:
+                 chunk: int = 1 << 18, **_) -> torch.Tensor:
+        """ab (B, 2, H, W): the network applied to every pixel (``chunk`` pixels at a time),
+        U, V joint-bilateral filtered unless ``postprocess=False``, then YUV -> sRGB -> Lab.
+        ``label`` (B,) replaces the classifier's guess of the category."""
         B, _, H, W = L.shape
         gray = self.gray(L)
-        f = self.pixel_features(gray)                                      # (B, 81, H, W)
-        s = self.semantic(gray, label)[:, :, None, None].expand(-1, -1, H, W)
-        x = torch.cat([f, s], 1).permute(0, 2, 3, 1).reshape(-1, self.in_dims)
-        uv = self._uv(x).reshape(B, H, W, 2).permute(0, 3, 1, 2)
+        f = self.pixel_features(gray).permute(0, 2, 3, 1).reshape(B, H * W, -1)   # (B, HW, 81)
+        s = self.semantic(gray, label)                                              # (B, K)
+        uv = torch.empty(B, H * W, 2, device=L.device)
+        for b in range(B):
+            for i in range(0, H * W, chunk):
+                fi = f[b, i:i + chunk]
+                x = torch.cat([fi, s[b].expand(fi.shape[0], -1)], 1)
+                uv[b, i:i + chunk] = self.mlp(x).float() * UV_SCALE
+        uv = uv.reshape(B, H, W, 2).permute(0, 3, 1, 2)
         with _fp32(L.device):
             if postprocess:  # "joint bilateral filtering" of the chroma, guided by the gray image
                 uv = joint_bilateral_filter(uv, gray, *self.jbf)
@@ -285,19 +304,19 @@ class DeepColorization(ColorizationModel):
         B, _, H, W = L.shape
         gray = self.gray(L)
         with _fp32(L.device):
-            target = rgb_to_yuv(rgb.float())[:, 1:] / UV_SCALE               # (B, 2, H, W)
+            target = self.uv(rgb) / UV_SCALE                                 # (B, 2, H, W)
         # "trained on sampled pixels": N random pixels per image per step
         n = min(self.pixels_per_image, H * W)
         idx = torch.randint(0, H * W, (B, 1, n), device=L.device)
         f = self.pixel_features(gray, idx)                                   # (B, 81, n)
         t = target.reshape(B, 2, H * W).gather(2, idx.expand(-1, 2, -1))
-        logits = self.classifier(gray)
         label = batch.get("label")
-        if label is None:
-            sem, cls_loss = self.semantic(gray), None
-        else:
+        if label is None:       # no category known: use the classifier's (untrained) guess
+            with torch.no_grad():
+                sem, cls_loss = self.semantic(gray), None
+        else:                   # the true category; the classifier learns to predict it
             sem = _onehot(label, self.num_classes)
-            cls_loss = F.cross_entropy(logits.float(), label)
+            cls_loss = F.cross_entropy(self.classifier(gray).float(), label)
         x = torch.cat([f, sem[:, :, None].expand(-1, -1, n)], 1).permute(0, 2, 1).reshape(-1, self.in_dims)
         pred = self.mlp(x).float()
         loss = F.mse_loss(pred, t.permute(0, 2, 1).reshape(-1, 2))          # least squares
@@ -331,6 +350,11 @@ def official_eccv16_bins() -> torch.Tensor:
     return torch.tensor(pts, dtype=torch.float32)
 
 
+@functools.lru_cache(maxsize=1)
+def _gamut_bins() -> torch.Tensor:
+    return gamut_bins()            # ~0.3 s: computed once per process
+
+
 def _default_weights_dir() -> Path:
     return Path(os.environ.get("COLORSURVEY_CACHE", "~/.cache/colorsurvey")).expanduser() / "weights"
 
@@ -341,7 +365,7 @@ class ColorfulColorization(ColorizationModel):
 
     Zhang et al. (survey §2.1.2) predict, for every pixel, a distribution Ẑ over Q quantised
     ab bins (grid 10, in gamut) with a VGG-like network of eight blocks of 2-3 convolutions,
-    ReLU and BatchNorm, "no pooling": downsampling by stride 2 at the ends of blocks 1-3,
+    ReLU and BatchNorm, without pooling: downsampling by stride 2 at the ends of blocks 1-3,
     dilation 2 in blocks 5-6, a 4x4 stride-2 transposed convolution opening block 8, and a
     1x1 convolution to Q logits at 1/4 of the input resolution. Training: multinomial
     cross-entropy against soft-encoded targets (5 nearest bins, Gaussian sigma 5), each pixel
@@ -371,9 +395,11 @@ class ColorfulColorization(ColorizationModel):
             "'smoke' (width x1/8, one conv per block) use the gamut bins computed here from the "
             "sRGB cube (262 at grid 10). The class-rebalancing prior is measured on the training "
             "data (fit_statistics) rather than on ImageNet; it is not saved with the weights. "
-            "The official PyTorch weights carry the Caffe model's 2.606 (= 1/0.38) logit scale "
-            "folded into the last 1x1 conv (it has no scale layer), so after from_official the "
-            "temperature is set to 1.0 (T is then relative to the paper's 0.38). Zhang et al.'s "
+            "Temperature of the official weights: the Caffe deploy net scales the logits by 2.606 "
+            "(= 1/0.38) before the softmax; the PyTorch port has no such layer and decodes with a "
+            "plain softmax, so the scale is taken to be folded into model8.6 and from_official "
+            "sets temperature 1.0 (T is then relative to the paper's 0.38). This is inferred from "
+            "the two official codes, not checked against the weights (no network here). Zhang et al.'s "
             "optimiser (Adam, lr 3e-5, betas 0.9/0.99, weight decay 1e-3) is used at 'paper'; "
             "the smaller sizes use lr 1e-3 for brief training."),
     )
@@ -389,7 +415,7 @@ class ColorfulColorization(ColorizationModel):
                  lr: float = 1e-3, weight_decay: float = 0.0):
         super().__init__()
         if isinstance(bins, str):
-            bins = {"official": official_eccv16_bins, "gamut": gamut_bins}[bins]()
+            bins = {"official": official_eccv16_bins, "gamut": _gamut_bins}[bins]().clone()
         Q = bins.shape[0]
         c = [max(1, round(w * width)) for w in (64, 128, 256, 512, 512, 512, 512, 256)]
         self.temperature, self.lam, self.sigma = temperature, lam, sigma
@@ -509,13 +535,13 @@ class ColorfulColorization(ColorizationModel):
 
     # -- the official weights ------------------------------------------------------------
     @classmethod
-    def load_official_state_dict(cls, path: str | os.PathLike) -> "ColorfulColorization":
+    def load_official_state_dict(cls, path: str | os.PathLike, temperature: float = 1.0) -> "ColorfulColorization":
         """Build the 'paper' network and load a state dict saved in the official layout.
 
         The bins come from the file's ``model_out.weight`` (2, 313, 1, 1) x 110. A file whose
         name carries a torch-hub hash (``name-<hex>.pth``) must have a sha256 starting with it.
-        The temperature is set to 1.0: the official weights already include the paper's
-        annealing (see the card).
+        ``temperature`` defaults to 1.0: the official weights already include the paper's
+        annealing (see the card); pass 0.38 to anneal again.
         """
         path = Path(path)
         m = _HASH_IN_NAME.search(path.name)
@@ -539,12 +565,13 @@ class ColorfulColorization(ColorizationModel):
         model = cls(**{**cls.sizes["paper"], "bins": torch.zeros(Q, 2)})
         model.load_state_dict(sd, strict=True)
         model.model_out.weight.requires_grad_(False)
-        model.temperature = 1.0
+        model.temperature = temperature
         model.size_name = "paper"
         return model.eval()
 
     @classmethod
-    def from_official(cls, cache_dir: str | os.PathLike | None = None, progress: bool = True) -> "ColorfulColorization":
+    def from_official(cls, cache_dir: str | os.PathLike | None = None, progress: bool = True,
+                      temperature: float = 1.0) -> "ColorfulColorization":
         """The published ECCV16 model with its released weights.
 
         Looks for ``colorization_release_v2-9b330a0b.pth`` in ``cache_dir`` (default
@@ -560,7 +587,7 @@ class ColorfulColorization(ColorizationModel):
             places = [_default_weights_dir() / name, Path(torch.hub.get_dir()) / "checkpoints" / name]
         for p in places:
             if p.is_file():
-                return cls.load_official_state_dict(p)
+                return cls.load_official_state_dict(p, temperature)
         dest = places[0]
         from ..data.download import DownloadError, download  # lazily: stdlib-only module
 
@@ -570,7 +597,7 @@ class ColorfulColorization(ColorizationModel):
             download(OFFICIAL_ECCV16_URL, dest, sha256=None, progress=progress)
         except DownloadError as e:
             raise type(e)(f"The official ECCV16 weights could not be downloaded ({e}). {hint}") from e
-        return cls.load_official_state_dict(dest)
+        return cls.load_official_state_dict(dest, temperature)
 
 
 load_official_state_dict = ColorfulColorization.load_official_state_dict

@@ -1,0 +1,268 @@
+"""The survey's table, reproduced and extended (survey §4; ``colorsurvey benchmark``, notebook 08).
+
+For every registered method (or a chosen few) and every seed of the profile: train under the
+profile's budget (or reuse a cached run), evaluate on the test split, and collect
+
+* the survey-layout table: rows = categories + ``Dataset``, per method PSNR / SSIM / PCQI /
+  UIQM plus ab-PSNR, AuC and colorfulness (mean over seeds), and a dataset-level table with
+  mean ± std over seeds;
+* a compute table: parameters, GFLOPs at 256x256, training img/s, inference ms;
+* the official weights' rows (ECCV16, SIGGRAPH17) where the weights can be had, and the reason
+  where they cannot;
+* an extra split of rendered scenes with several small objects, for the survey's closing
+  remark that models do worse on complex scenes.
+
+Robustness: a method that raises or produces NaN is reported as failed with the reason and the
+run goes on; each (method, size, profile, seed, data) result is cached under
+``<out>/cache/`` and reused by a re-run; tables are written atomically at the end, so an
+interrupted run leaves the previous tables intact and no half-written file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from . import models
+from .evaluate import (TABLE_METRICS, compute_row, evaluate, per_category_table,
+                       write_table)
+from .profiles import Profile, get_profile
+from .train import pick_device, train
+
+__all__ = ["Benchmark", "BenchmarkResult", "run_benchmark", "OFFICIAL_WEIGHTS"]
+
+#: methods whose authors publish PyTorch weights: key -> (label, loader path "module:Class.method")
+OFFICIAL_WEIGHTS = {
+    "colorful": "Colorful Colorization (official ECCV16 weights)",
+    "realtime": "Real-Time User-Guided (official SIGGRAPH17 weights, no hints)",
+}
+
+
+@dataclass
+class BenchmarkResult:
+    """Everything a benchmark run measured."""
+
+    metrics: dict[str, list[pd.DataFrame]] = field(default_factory=dict)  # method -> per-seed frames
+    train_info: dict[str, list[dict]] = field(default_factory=dict)
+    failures: dict[str, str] = field(default_factory=dict)
+    official: dict[str, str] = field(default_factory=dict)  # label -> "ok" or the reason it is missing
+    compute: pd.DataFrame | None = None
+    complex_metrics: dict[str, pd.DataFrame] = field(default_factory=dict)
+    seconds: float = 0.0
+    trained: int = 0  # how many (method, seed) runs were trained now rather than read from cache
+
+    def table(self, categories: list[str]) -> pd.DataFrame:
+        """Per-category table, each method's seeds pooled (mean over all images of all seeds)."""
+        pooled = {k: pd.concat(v, ignore_index=True) for k, v in self.metrics.items() if v}
+        return per_category_table(pooled, categories)
+
+    def dataset_table(self) -> pd.DataFrame:
+        """Dataset-level mean ± std over seeds, one row per method (failed methods with the reason)."""
+        rows = []
+        for k, frames in self.metrics.items():
+            per_seed = pd.DataFrame([f.mean(numeric_only=True) for f in frames])
+            row = {"method": k, "seeds": len(frames)}
+            for m, (label, _) in TABLE_METRICS.items():
+                if m in per_seed:
+                    row[label] = per_seed[m].mean()
+                    row[label + " ±"] = per_seed[m].std(ddof=1) if len(frames) > 1 else np.nan
+            rows.append(row)
+        for k, why in self.failures.items():
+            rows.append({"method": k, "seeds": 0, "status": f"failed: {why}"})
+        df = pd.DataFrame(rows).set_index("method")
+        if "status" not in df:
+            df["status"] = "ok"
+        df["status"] = df["status"].fillna("ok")
+        return df
+
+
+def _cache_key(method: str, size: str, profile: Profile, seed: int, data: str) -> str:
+    spec = json.dumps({"method": method, "size": size, "profile": profile.as_dict(), "seed": seed,
+                       "data": data}, sort_keys=True)
+    return f"{method}-{size}-{profile.name}-s{seed}-" + hashlib.sha256(spec.encode()).hexdigest()[:10]
+
+
+class Benchmark:
+    """Train-and-evaluate over methods x seeds with a result cache (see module docstring)."""
+
+    def __init__(self, profile: str | Profile, data: str = "synthetic", out: str | os.PathLike = "output/benchmark",
+                 methods: list[str] | None = None, seeds: int | None = None, device=None, progress: bool = True,
+                 complex_scenes: bool = True, train_set=None, test_set=None):
+        """``data`` names the set (``synthetic``, ``ncd`` or a folder); ``train_set`` and
+        ``test_set`` may instead hand over ready datasets (``data`` then only labels the cache)."""
+        from .data import open_dataset
+
+        self.profile = get_profile(profile)
+        self.data = data
+        self.out = Path(out)
+        self.device = pick_device(device or self.profile.device)
+        self.progress = progress
+        self.methods = methods or [k for k in models.list_models()]
+        unknown = [m for m in self.methods if m not in models.list_models()]
+        if unknown:
+            raise ValueError(f"unknown methods {unknown}; registered: {models.list_models()}")
+        self.seeds = seeds or self.profile.seeds
+        P = self.profile
+        kw = {"n": P.train_images} if data == "synthetic" else {}
+        self.train_set = train_set if train_set is not None else open_dataset(data, split="train", size=P.resolution, **kw)
+        kw = {"n": P.eval_images} if data == "synthetic" else {}
+        self.test_set = test_set if test_set is not None else open_dataset(data, split="test", size=P.resolution, **kw)
+        self.complex_set = None
+        if complex_scenes and data == "synthetic" and test_set is None:
+            from .data.synthetic import SyntheticNCD
+
+            self.complex_set = SyntheticNCD("test", size=P.resolution, n=max(20, P.eval_images // 2), objects=(2, 4))
+
+    # -- one (method, seed) ---------------------------------------------------------------
+    def _run_one(self, key: str, seed: int, result: BenchmarkResult) -> None:
+        P = self.profile
+        cls = models.get_class(key)
+        size = P.size if P.size in cls.sizes else next(iter(cls.sizes))
+        cdir = self.out / "cache" / _cache_key(key, size, P, seed, self.data)
+        done = cdir / "metrics.csv"
+        if done.exists():
+            result.metrics.setdefault(key, []).append(pd.read_csv(done))
+            result.train_info.setdefault(key, []).append(json.loads((cdir / "train.json").read_text()))
+            if self.complex_set is not None and (cdir / "complex.csv").exists():
+                result.complex_metrics.setdefault(key, pd.read_csv(cdir / "complex.csv"))
+            return
+        model = models.create(key, size=size, seed=seed)
+        r = train(model, self.train_set, steps=P.steps, batch_size=P.batch_size, device=self.device, seed=seed,
+                  checkpoint=cdir / "checkpoint", progress=self.progress)
+        df = evaluate(model, self.test_set, limit=P.eval_images, device=self.device, progress=self.progress)
+        if df.drop(columns=["index", "category"]).isna().any().any():
+            raise FloatingPointError("evaluation produced NaN metrics")
+        info = {"steps": r.step, "seconds": r.seconds, "images_per_s": r.images_per_second, "size": size,
+                "device": str(self.device)}
+        cdir.mkdir(parents=True, exist_ok=True)
+        if self.complex_set is not None:
+            cm = evaluate(model, self.complex_set, device=self.device, progress=False)
+            _atomic_write(cdir / "complex.csv", cm.to_csv(index=False))
+            result.complex_metrics.setdefault(key, cm)
+        _atomic_write(cdir / "train.json", json.dumps(info))
+        _atomic_write(done, df.to_csv(index=False))  # last: its presence marks the run complete
+        result.metrics.setdefault(key, []).append(df)
+        result.train_info.setdefault(key, []).append(info)
+        result.trained += 1
+
+    def _official_rows(self, result: BenchmarkResult) -> None:
+        """Evaluate the authors' weights where they can be downloaded (or are cached)."""
+        for key, label in OFFICIAL_WEIGHTS.items():
+            if key not in models.list_models():
+                result.official[label] = "not available: method not registered in this version"
+                continue
+            cls = models.get_class(key)
+            loader = getattr(cls, "from_official", None)
+            if loader is None:
+                result.official[label] = "not available: no official loader"
+                continue
+            try:
+                model = loader(progress=self.progress)
+            except Exception as e:  # offline, checksum, ...: say so instead of leaving a hole
+                result.official[label] = f"not available: {type(e).__name__}: {str(e).splitlines()[0]}"
+                continue
+            try:
+                df = evaluate(model, self.test_set, limit=self.profile.eval_images, device=self.device,
+                              progress=self.progress)
+            except Exception as e:
+                result.official[label] = f"failed: {type(e).__name__}: {e}"
+                continue
+            result.metrics[label] = [df]
+            result.official[label] = "ok"
+
+    def run(self, official: bool = True) -> BenchmarkResult:
+        from tqdm.auto import tqdm
+
+        result = BenchmarkResult()
+        t0 = time.perf_counter()
+        jobs = [(k, s) for k in self.methods for s in range(self.seeds)]
+        for key, seed in tqdm(jobs, desc="benchmark", disable=not self.progress):
+            if key in result.failures:
+                continue
+            try:
+                self._run_one(key, seed, result)
+            except Exception as e:
+                result.failures[key] = f"{type(e).__name__}: {e}".splitlines()[0]
+                (self.out / "logs").mkdir(parents=True, exist_ok=True)
+                (self.out / "logs" / f"{key}-s{seed}.txt").write_text(traceback.format_exc())
+                result.metrics.pop(key, None)
+                result.train_info.pop(key, None)
+        if official:
+            self._official_rows(result)
+        result.compute = self.compute_table(result)
+        result.seconds = time.perf_counter() - t0
+        return result
+
+    def compute_table(self, result: BenchmarkResult) -> pd.DataFrame:
+        rows = []
+        for key in self.methods:
+            if key in result.failures:
+                continue
+            cls = models.get_class(key)
+            size = self.profile.size if self.profile.size in cls.sizes else next(iter(cls.sizes))
+            model = models.create(key, size=size)
+            ips = [i["images_per_s"] for i in result.train_info.get(key, []) if i.get("images_per_s")]
+            try:
+                rows.append(compute_row(model, np.mean(ips) if ips else None, size=256, device=self.device,
+                                        repeats=2))
+            except Exception as e:
+                rows.append({"method": key, "size": size, "error": f"{type(e).__name__}: {e}"})
+        return pd.DataFrame(rows).set_index("method") if rows else pd.DataFrame()
+
+    # -- writing ----------------------------------------------------------------------------
+    def write(self, result: BenchmarkResult) -> dict[str, Path]:
+        """Write every table (CSV, HTML, LaTeX) under ``out/tables``; returns the main paths."""
+        tdir = self.out / "tables"
+        cats = list(self.test_set.categories)
+        paths = {}
+        if result.metrics:
+            paths.update({f"per_category.{k}": v for k, v in write_table(
+                result.table(cats), tdir, "per_category",
+                caption=f"Per-category results, profile {self.profile.name}, data {self.data}").items()})
+        ds = result.dataset_table()
+        _atomic_write(tdir / "dataset_level.csv", ds.to_csv())
+        _atomic_write(tdir / "dataset_level.html", ds.to_html(float_format=lambda v: f"{v:.3f}"))
+        if result.compute is not None and len(result.compute):
+            _atomic_write(tdir / "compute.csv", result.compute.to_csv())
+            _atomic_write(tdir / "compute.html", result.compute.to_html(float_format=lambda v: f"{v:.3f}"))
+        if result.complex_metrics:
+            cmp = self.complex_comparison(result)
+            _atomic_write(tdir / "complex_scenes.csv", cmp.to_csv())
+        _atomic_write(tdir / "official.json", json.dumps(result.official, indent=1))
+        paths["dataset_level"] = tdir / "dataset_level.csv"
+        return paths
+
+    def complex_comparison(self, result: BenchmarkResult) -> pd.DataFrame:
+        """Dataset-level PSNR / ab-PSNR on single-object vs several-small-object scenes."""
+        rows = []
+        for key, cm in result.complex_metrics.items():
+            single = pd.concat(result.metrics[key]).mean(numeric_only=True)
+            multi = cm.mean(numeric_only=True)
+            rows.append({"method": key, "PSNR single": single["psnr"], "PSNR complex": multi["psnr"],
+                         "ab-PSNR single": single["chroma_psnr"], "ab-PSNR complex": multi["chroma_psnr"]})
+        return pd.DataFrame(rows).set_index("method")
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def run_benchmark(profile: str, data: str = "synthetic", methods: list[str] | None = None,
+                  out: str | os.PathLike = "output/benchmark", seeds: int | None = None, device=None,
+                  progress: bool = True, official: bool = True) -> tuple[Benchmark, BenchmarkResult]:
+    """Run and write the benchmark; returns the :class:`Benchmark` and its result."""
+    bench = Benchmark(profile, data, out=out, methods=methods, seeds=seeds, device=device, progress=progress)
+    result = bench.run(official=official)
+    bench.write(result)
+    return bench, result
