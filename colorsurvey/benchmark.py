@@ -122,11 +122,30 @@ class Benchmark:
             self.complex_set = SyntheticNCD("test", size=P.resolution, n=max(20, P.eval_images // 2), objects=(2, 4))
 
     # -- one (method, seed) ---------------------------------------------------------------
+    def size_for(self, key: str) -> str:
+        """The profile's model size, or the method's first preset if it lacks that one."""
+        sizes = models.get_class(key).sizes
+        return self.profile.size if self.profile.size in sizes else next(iter(sizes))
+
+    def cache_dir(self, key: str, seed: int = 0) -> Path:
+        return self.out / "cache" / _cache_key(key, self.size_for(key), self.profile, seed, self.data)
+
+    def load_trained(self, key: str, seed: int = 0) -> models.ColorizationModel:
+        """The model of a finished (method, seed) run, from the cache, in eval mode."""
+        from .train import load_checkpoint
+
+        model = models.create(key, size=self.size_for(key))
+        ck = self.cache_dir(key, seed) / "checkpoint"
+        if (ck / "model.safetensors").exists():
+            load_checkpoint(model, ck)
+        elif model.needs_fit():
+            raise FileNotFoundError(f"no finished run of {key!r} (seed {seed}) under {self.out / 'cache'}")
+        return model.to(self.device).eval()
+
     def _run_one(self, key: str, seed: int, result: BenchmarkResult) -> None:
         P = self.profile
-        cls = models.get_class(key)
-        size = P.size if P.size in cls.sizes else next(iter(cls.sizes))
-        cdir = self.out / "cache" / _cache_key(key, size, P, seed, self.data)
+        size = self.size_for(key)
+        cdir = self.cache_dir(key, seed)
         done = cdir / "metrics.csv"
         if done.exists():
             result.metrics.setdefault(key, []).append(pd.read_csv(done))
@@ -206,8 +225,7 @@ class Benchmark:
         for key in self.methods:
             if key in result.failures:
                 continue
-            cls = models.get_class(key)
-            size = self.profile.size if self.profile.size in cls.sizes else next(iter(cls.sizes))
+            size = self.size_for(key)
             model = models.create(key, size=size)
             ips = [i["images_per_s"] for i in result.train_info.get(key, []) if i.get("images_per_s")]
             try:

@@ -5,6 +5,7 @@
     colorsurvey bench data [--size 128] [--batch 64] [--seconds 3]
     colorsurvey bench train --method unet [--size small] [--resolution 64] [--batch 16] [--steps 20]
     colorsurvey bench compute [--methods ...] [--size small]
+    colorsurvey benchmark --profile P --data {synthetic,ncd,PATH} [--methods ...] [--seeds N]
     colorsurvey download ncd --dest DIR
 """
 
@@ -60,6 +61,23 @@ def _cmd_bench(args) -> int:
     return 0
 
 
+def _cmd_benchmark(args) -> int:
+    from .benchmark import run_benchmark
+
+    out = args.out or f"output/benchmark/{args.profile}-{args.data.replace('/', '_')}"
+    t0 = time.perf_counter()
+    bench, result = run_benchmark(args.profile, args.data, methods=args.methods, out=out, seeds=args.seeds,
+                                  device=args.device, official=not args.no_official)
+    import pandas as pd
+
+    with pd.option_context("display.width", 160, "display.max_columns", 30):
+        print(result.dataset_table().round(3).to_string())
+    for label, status in result.official.items():
+        print(f"{label}: {status}")
+    print(f"{result.trained} runs trained now, the rest from cache; {time.perf_counter() - t0:.0f} s; tables in {out}/tables")
+    return 1 if result.failures else 0
+
+
 def _cmd_download(args) -> int:
     from .data.download import DownloadError, fetch_ncd
 
@@ -102,6 +120,16 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--resolution", type=int, default=64)
     s.add_argument("--steps", type=int, default=20)
     s.set_defaults(fn=_cmd_bench)
+
+    s = sub.add_parser("benchmark", help="the survey's table over every registered method")
+    s.add_argument("--profile", default=None, help="smoke, cpu, brief or paper (default: by hardware)")
+    s.add_argument("--data", default="synthetic", help="synthetic, ncd or a folder of images")
+    s.add_argument("--methods", nargs="*", default=None, help="method keys (default: all)")
+    s.add_argument("--seeds", type=int, default=None, help="seeds per method (default: the profile's)")
+    s.add_argument("--out", default=None, help="default: output/benchmark/<profile>-<data>")
+    s.add_argument("--device", default=None)
+    s.add_argument("--no-official", action="store_true", help="skip the official-weights rows")
+    s.set_defaults(fn=_cmd_benchmark)
 
     s = sub.add_parser("download", help="fetch a real data set")
     s.add_argument("dataset", choices=["ncd"])

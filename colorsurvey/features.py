@@ -121,7 +121,8 @@ def _blur_matrix(n: int, sigma: float, device: torch.device, dtype: torch.dtype)
     """(n, n) matrix M with M @ x = scipy.ndimage.gaussian_filter1d(x, sigma, mode='reflect')
     along an axis of length n: the Gaussian taps, with the borders' symmetric reflection
     (d c b a | a b c d | d c b a) folded in. A band matrix product is the fastest exact
-    blur on CPU (one-channel convolutions are slow there) and fine on a GPU. Cached per (n, sigma, device, dtype): no host-to-device copy per call."""
+    blur on CPU (one-channel convolutions are slow there) and fine on a GPU. Cached per
+    (n, sigma, device, dtype), so a training step copies nothing to the device."""
     k = _gaussian_kernel(sigma)
     r = (k.numel() - 1) // 2
     out = torch.arange(n).view(-1, 1).expand(n, 2 * r + 1)

@@ -215,13 +215,13 @@ def rasterize_points(points: Iterable, H: int, W: int, device=None) -> tuple[tor
 # --------------------------------------------------------------------------------------
 
 def _stamp(mask: torch.Tensor, ys: torch.Tensor, xs: torch.Tensor, width: int) -> None:
+    """Set a width x width square around each (y, x) in the (H, W) bool ``mask``."""
     H, W = mask.shape
     r0 = -((width - 1) // 2)
-    for dy in range(r0, r0 + width):
-        for dx in range(r0, r0 + width):
-            y = (ys + dy).clamp(0, H - 1)
-            x = (xs + dx).clamp(0, W - 1)
-            mask[y, x] = True
+    off = torch.arange(r0, r0 + width)
+    y = (ys.view(-1, 1, 1) + off.view(1, -1, 1)).clamp(0, H - 1).expand(-1, width, width)
+    x = (xs.view(-1, 1, 1) + off.view(1, 1, -1)).clamp(0, W - 1).expand(-1, width, width)
+    mask[y.reshape(-1), x.reshape(-1)] = True
 
 
 def simulate_strokes(ab: torch.Tensor, *, num_strokes: int | None = None, p: float = 0.25,

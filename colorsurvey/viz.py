@@ -17,6 +17,7 @@ import torch
 from .color import gray_rgb_from_L, lab_to_rgb, merge_lab
 
 __all__ = ["to_image", "show_images", "sample_grid", "plot_history", "comparison_grid",
+           "taxonomy_figure", "per_category_bars", "quality_vs_compute",
            "ab_gamut_image", "plot_ab_gamut", "save_figure"]
 
 
@@ -160,3 +161,88 @@ def plot_ab_gamut(L: float = 50.0, bins: torch.Tensor | None = None, points=None
         fig.tight_layout()
         save_figure(fig, save)
     return fig if fig is not None else ax.figure
+
+
+# --------------------------------------------------------------------------------------
+# Benchmark figures (notebook 08)
+# --------------------------------------------------------------------------------------
+
+TAXONOMY_CLASSES = [  # the survey's seven classes (§2.1-§2.7), in its order
+    ("plain", "Plain networks", "2.1"), ("user-guided", "User-guided networks", "2.2"),
+    ("domain-specific", "Domain-specific", "2.3"), ("text-based", "Text-based", "2.4"),
+    ("diverse", "Diverse colorization", "2.5"), ("multi-path", "Multi-path networks", "2.6"),
+    ("exemplar-based", "Exemplar-based", "2.7"),
+]
+
+
+def taxonomy_figure(cards, save=None):
+    """The survey's taxonomy (its Fig. 1) drawn from the registry: one column per class, the
+    methods implemented here listed under it (classes with none say so)."""
+    fig, ax = plt.subplots(figsize=(13, 4.2))
+    ax.axis("off")
+    ax.text(0.5, 0.97, "Deep image colorization (survey taxonomy)", ha="center", va="top", fontsize=13,
+            weight="bold", transform=ax.transAxes)
+    n = len(TAXONOMY_CLASSES)
+    for i, (key, title, sec) in enumerate(TAXONOMY_CLASSES):
+        x = (i + 0.5) / n
+        ax.annotate("", xy=(x, 0.80), xytext=(0.5, 0.90), xycoords="axes fraction",
+                    arrowprops=dict(arrowstyle="-", color="#888"))
+        mine = [c for c in cards if c.taxonomy == key]
+        color = "#d9f0d3" if mine else "#eeeeee"
+        ax.text(x, 0.78, f"§{sec}\n{title}", ha="center", va="top", fontsize=9, weight="bold",
+                transform=ax.transAxes, bbox=dict(boxstyle="round", fc=color, ec="#777"))
+        body = "\n".join(f"{c.title.split(':')[0][:26]}\n({c.year})" for c in mine) or "(not implemented yet)"
+        ax.text(x, 0.60, body, ha="center", va="top", fontsize=7.5, transform=ax.transAxes,
+                color="#222" if mine else "#999")
+    fig.tight_layout()
+    save_figure(fig, save)
+    return fig
+
+
+def per_category_bars(table, metric: str = "PSNR", save=None):
+    """Bar chart of one metric per category, one bar per method (rows of a per-category table)."""
+    sub = table.xs(metric, axis=1, level="metric")
+    fig, ax = plt.subplots(figsize=(max(8, 0.55 * len(sub)), 3.6))
+    k = sub.shape[1]
+    width = 0.8 / max(k, 1)
+    x = np.arange(len(sub))
+    for j, method in enumerate(sub.columns):
+        ax.bar(x + (j - (k - 1) / 2) * width, sub[method].values, width, label=method)
+    ax.set_xticks(x)
+    ax.set_xticklabels(sub.index, rotation=60, ha="right", fontsize=8)
+    ax.set_ylabel(metric)
+    lo = np.nanmin(sub.values)
+    ax.set_ylim(lo - 0.1 * abs(lo) if np.isfinite(lo) else 0, None)
+    ax.legend(fontsize=7, ncol=min(k, 4))
+    fig.tight_layout()
+    save_figure(fig, save)
+    return fig
+
+
+def quality_vs_compute(dataset_table, compute_table, metric: str = "PSNR",
+                       baselines=("gray", "mean-ab"), save=None):
+    """Dataset-level ``metric`` against parameters and against GFLOPs (one point per method;
+    the trivial baselines, which have no parameters, drawn as horizontal lines)."""
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
+    cols = [c for c in compute_table.columns if c.startswith("GFLOPs")]
+    for ax, (col, label) in zip(axes, (("parameters", "parameters"), (cols[0] if cols else None, "GFLOPs at 256x256"))):
+        for method in compute_table.index:
+            if method in baselines or method not in dataset_table.index or col is None:
+                continue
+            xv, yv = compute_table.loc[method, col], dataset_table.loc[method, metric]
+            if not (np.isfinite(xv) and xv > 0 and np.isfinite(yv)):
+                continue
+            err = dataset_table.loc[method].get(metric + " ±", np.nan)
+            ax.errorbar(xv, yv, yerr=err if np.isfinite(err) else None, fmt="o", capsize=3)
+            ax.annotate(method, (xv, yv), textcoords="offset points", xytext=(4, 4), fontsize=8)
+        for b, style in zip(baselines, ("--", ":")):
+            if b in dataset_table.index:
+                ax.axhline(dataset_table.loc[b, metric], ls=style, c="k", lw=1, label=f"{b} baseline")
+        ax.set_xscale("log")
+        ax.set_xlabel(label)
+        ax.set_ylabel(f"dataset {metric}")
+        ax.legend(fontsize=8)
+    fig.suptitle(f"quality vs compute ({metric})")
+    fig.tight_layout()
+    save_figure(fig, save)
+    return fig
