@@ -36,7 +36,7 @@ import torch.nn.functional as F
 __all__ = [
     "HintDraw", "draw_hints", "paint_hints", "simulate_hints", "simulate_strokes",
     "rasterize_points", "image_seeds", "global_hints", "saturation", "sobel", "gradient_map",
-    "xdog", "sketch", "PATCH_SIZES",
+    "xdog", "sketch", "overlay", "PATCH_SIZES",
 ]
 
 PATCH_SIZES = tuple(range(1, 10))
@@ -336,8 +336,26 @@ def xdog(L: torch.Tensor, sigma: float = 0.6, k: float = 1.6, tau: float = 0.98,
     return torch.where(d >= eps, torch.ones_like(d), 1.0 + torch.tanh(phi * (d - eps))).clamp(0, 1)
 
 
-def sketch(L: torch.Tensor, threshold: float = 0.08) -> torch.Tensor:
-    """A sketch for Scribbler: dark lines on white where the lightness has edges
-    (1 - a soft threshold of the gradient magnitude), (B, 1, H, W) in [0, 1]."""
-    g = gradient_map(L)
-    return (1.0 - torch.clamp(g / threshold, 0, 1)).clamp(0, 1)
+def sketch(L: torch.Tensor, threshold: float = 0.3, softness: float = 0.1, sigma: float = 0.8) -> torch.Tensor:
+    """A sketch for Scribbler: dark lines on white where the (slightly blurred) lightness has strong
+    edges — a soft threshold of the gradient magnitude, so object outlines and large internal
+    edges are drawn and fine texture is not. (B, 1, H, W) in [0, 1]."""
+    g = gradient_map(_gauss(L.float(), sigma) if sigma > 0 else L)
+    return 1.0 - torch.clamp((g - threshold + softness) / (2 * softness), 0, 1)
+
+
+def overlay(L: torch.Tensor, hints: torch.Tensor, mask: torch.Tensor, outline: bool = True) -> torch.Tensor:
+    """The gray image with the hinted pixels in their hint colour (at the image's lightness, as
+    the method will see them) and, with ``outline``, a dark border around every hinted region so
+    that hints on white or gray show too. sRGB (B, 3, H, W)."""
+    from .color import merge_lab
+
+    L = L.float().cpu()
+    m = mask.float().cpu()
+    gray = merge_lab(L, torch.zeros(L.shape[0], 2, *L.shape[-2:]))
+    col = merge_lab(L, hints.float().cpu())
+    out = gray * (1 - m) + col * m
+    if outline:
+        ring = (F.max_pool2d(m, 3, stride=1, padding=1) - m).clamp(0, 1)
+        out = out * (1 - ring) + 0.1 * ring
+    return out

@@ -20,7 +20,7 @@ from .evaluate import evaluate
 from .profiles import Profile, from_environment
 from .train import TrainResult, pick_device, train
 
-__all__ = ["Chapter", "MethodRun", "setup"]
+__all__ = ["Chapter", "MethodRun", "setup", "describe"]
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -110,3 +110,18 @@ def setup(profile: str | None = None, data: str | None = None, output_dir: str |
               f"device {device} ({threads} CPU threads); output {out}")
     return Chapter(name, P, data, device, out, train_set, test_set, seed)
 
+
+
+def describe(model: models.ColorizationModel, size: int = 256) -> pd.DataFrame:
+    """Architecture summary: parameters per top-level block, and the total with GFLOPs at
+    ``size`` x ``size`` (counted on the CPU by :func:`colorsurvey.evaluate.count_gflops`)."""
+    from .evaluate import count_gflops
+
+    rows = [{"block": name, "type": type(mod).__name__, "parameters": models.count_parameters(mod)}
+            for name, mod in model.named_children()]
+    device = next(iter(model.parameters()), torch.empty(0)).device
+    gflops = count_gflops(model.cpu(), size)
+    model.to(device)
+    rows.append({"block": "total", "type": type(model).__name__, "parameters": models.count_parameters(model),
+                 f"GFLOPs@{size}": round(gflops, 3)})
+    return pd.DataFrame(rows).set_index("block")

@@ -25,7 +25,7 @@ from typing import Sequence
 import torch
 import torch.nn.functional as F
 
-from .color import lab_to_rgb, rgb_to_lab
+from .color import gray_rgb_from_L, lab_to_rgb, rgb_to_lab
 
 __all__ = ["tps_warp", "color_jitter", "self_reference", "ReferenceBank", "batch_partners",
            "draw_references", "MODES"]
@@ -211,16 +211,22 @@ def batch_partners(labels: torch.Tensor, mode: str = "matched", salt: int = 0,
 
 def draw_references(batch: dict, bank: ReferenceBank | None = None, mode: str = "matched",
                     self_fraction: float = 0.0, salt: int = 0, jitter: float = 0.5, warp: float = 0.1,
-                    generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+                    generator: torch.Generator | None = None, fallback: str = "self"
+                    ) -> tuple[torch.Tensor, torch.Tensor]:
     """References for a batch: (rgb (B, 3, H, W), is_self (B,) bool).
 
     ``mode``: ``"matched"``, ``"mismatched"`` or ``"self"``. A share ``self_fraction`` of the
     samples (chosen at random with ``generator``) take a self-reference whatever the mode.
     References come from ``bank`` when given, else from other samples of the batch (by
-    label); where neither has one, a self-reference stands in.
+    label). Where neither has one, ``fallback`` decides: ``"self"`` (a self-reference, for
+    training) or ``"gray"`` (the sample's own gray image, i.e. no colour to copy: for
+    evaluation, where a self-reference would hand over the answer). ``is_self`` marks the
+    self-references.
     """
     if mode not in MODES:
         raise ValueError(f"reference mode must be one of {MODES}, got {mode!r}")
+    if fallback not in ("self", "gray"):
+        raise ValueError(f"fallback must be 'self' or 'gray', got {fallback!r}")
     rgb = batch["rgb"].float()
     B, _, H, W = rgb.shape
     dev = rgb.device
@@ -230,6 +236,7 @@ def draw_references(batch: dict, bank: ReferenceBank | None = None, mode: str = 
         is_self = torch.rand(B, generator=generator) < self_fraction
     ref = rgb.clone()
     need = (~is_self).nonzero().flatten()
+    missing = need[:0]
     if need.numel():
         labels = batch["label"].cpu()
         index = batch.get("index")
@@ -239,13 +246,19 @@ def draw_references(batch: dict, bank: ReferenceBank | None = None, mode: str = 
             ok = pick >= 0
             if ok.any():
                 ref[need[ok].to(dev)] = bank.load(pick[ok], size=(H, W), device=dev).to(ref.dtype)
-            is_self[need[~ok]] = True
         else:
-            part = batch_partners(labels, mode, salt, index)[need]
-            ok = part >= 0
+            pick = batch_partners(labels, mode, salt, index)[need]
+            ok = pick >= 0
             if ok.any():
-                ref[need[ok].to(dev)] = rgb[part[ok].to(dev)]
-            is_self[need[~ok]] = True
+                ref[need[ok].to(dev)] = rgb[pick[ok].to(dev)]
+        missing = need[~ok]
+    if missing.numel():
+        if fallback == "gray":
+            m = missing.to(dev)
+            L = batch["L"][m] if "L" in batch else rgb_to_lab(rgb[m])[:, :1]
+            ref[m] = gray_rgb_from_L(L.float()).to(ref.dtype)
+        else:
+            is_self[missing] = True
     sel = is_self.nonzero().flatten()
     if sel.numel():
         s = sel.to(dev)

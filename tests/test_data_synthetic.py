@@ -192,9 +192,10 @@ def test_multi_object_scenes():
         for lab, box in inst:
             x0, y0, x1, y1 = box
             assert 0 <= x0 < x1 <= 1 and 0 <= y0 < y1 <= 1
-    # the largest object carries the label: the largest box area is usually the first one
+    # every object is visible, and the label (the largest object) is usually the slot-0 category i % 20
     area = [(x[0][1][2] - x[0][1][0]) * (x[0][1][3] - x[0][1][1]) for x in b["instances"]]
-    assert sum(a > 0 for a in area) == 20
+    assert all(a > 0 for a in area)
+    assert sum(int(y) == i % 20 for i, y in enumerate(b["label"])) >= 12
     three = SyntheticNCD("train", size=48, n=4, objects=3).batch(range(4))
     assert [len(x) for x in three["instances"]] == [3] * 4
     cover = three["mask"].mean((1, 2, 3))
@@ -239,7 +240,7 @@ def test_index_out_of_range():
 def test_render_throughput_reports():
     r = render_throughput(size=32, batch=4, seconds=0.05, device="cpu")
     assert r["device"] == "cpu" and r["size"] == 32 and r["batch"] == 4
-    assert r["images_per_s"] > 0 and r["render_images_per_s"] > 0
+    assert r["images_per_s"] > 0 and r["batch_images_per_s"] > 0 and r["images"] >= 4
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")

@@ -11,6 +11,7 @@ from .base import ColorizationModel, ModelCard, count_parameters
 from .registry import cards, create, get_class, list_models, register
 
 from . import baselines  # noqa: E402,F401  (registers gray, mean-ab, unet)
+from . import plain  # noqa: E402,F401  (§2.1: deep-colorization, colorful, de2co)
 
 __all__ = ["ColorizationModel", "ModelCard", "count_parameters", "cards", "create", "get_class",
            "list_models", "register"]

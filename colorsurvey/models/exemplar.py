@@ -44,7 +44,8 @@ from .registry import register
 from .vgg import LEVELS, VGG19Features, get_vgg19
 
 __all__ = ["DeepExemplar", "FastDeepExemplar", "InstanceAware", "adain", "correspondence",
-           "ExemplarModel", "boxes_from_batch", "INSTANCE_WIDTHS"]
+           "ExemplarModel", "boxes_from_batch", "INSTANCE_WIDTHS", "stage_split", "parts_table",
+           "inference_ms"]
 
 #: Su et al.'s 13 layers at the widths the survey lists.
 INSTANCE_WIDTHS = (64, 128, 256, 512, 512, 512, 512, 256, 256, 128, 128, 128, 128)
@@ -259,13 +260,17 @@ class ExemplarModel(ColorizationModel):
             object.__setattr__(self, "_bank", old_bank)
 
     def conditions_from_batch(self, batch: dict) -> dict:
-        """A reference per sample: ``reference_mode`` from the bank (or the batch), drawn
-        deterministically per sample index."""
+        """A reference per sample: ``reference_mode`` from the bank (or, without one, another
+        sample of the batch), drawn deterministically per sample index. A sample for which
+        neither holds a reference gets its own gray image (no colour to copy), never its own
+        colours, so that evaluation cannot see the answer (``reference_mode="self"`` asks for
+        the jittered, warped ground truth on purpose)."""
         idx = batch.get("index")
         key = int(idx.sum()) if isinstance(idx, torch.Tensor) and idx.numel() else 0
         g = torch.Generator().manual_seed(self.reference_seed * 1_000_003 + key)
         ref, _ = draw_references(batch, self._bank, mode=self.reference_mode, self_fraction=0.0,
-                                 salt=self.reference_seed, jitter=self.jitter, warp=self.warp, generator=g)
+                                 salt=self.reference_seed, jitter=self.jitter, warp=self.warp, generator=g,
+                                 fallback="gray")
         return {"reference_rgb": ref}
 
     def _training_references(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
@@ -395,12 +400,12 @@ class DeepExemplar(ExemplarModel):
             "features at each level. " + _card_vgg_note() + " References: same category, another "
             "instance, from the data (the paper retrieved them from ImageNet with its own retrieval "
             "network); training mixes these with self-references (colour jitter + thin-plate-spline "
-            "warp) standing in for the paper's warped ground truth. U-Net widths 64/32/8 "
+            "warp) standing in for the paper's warped ground truth. U-Net widths 64/16/8 "
             "(paper/small/smoke); trained for minutes instead of days."),
     )
     sizes = {
         "paper": {"width": 64, "depth": 4, "vgg_width": 1.0, "vgg_steps": 3000, "max_positions": 4096},
-        "small": {"width": 32, "depth": 3, "vgg_width": 0.25, "vgg_steps": 300, "max_positions": 1024},
+        "small": {"width": 16, "depth": 3, "vgg_width": 0.25, "vgg_steps": 300, "max_positions": 1024},
         "smoke": {"width": 8, "depth": 2, "vgg_width": 0.0625, "vgg_steps": 40, "max_positions": 256},
     }
     lr = 2e-3
@@ -428,6 +433,7 @@ class DeepExemplar(ExemplarModel):
         x = torch.cat([_norm_L(L), c["warped_ab"] / 110.0, c["sims"]], 1)
         return self.colorizer(x), c
 
+    @torch.no_grad()
     def explain(self, L: torch.Tensor, reference_rgb: torch.Tensor | None = None) -> dict:
         """ab, the warped reference ab and the confidence map, all at the input size."""
         ref = self._reference(L, reference_rgb)
@@ -438,6 +444,7 @@ class DeepExemplar(ExemplarModel):
                 "confidence": self._finish(c["confidence"], size, L),
                 "sims": self._finish(c["sims"], size, L)}
 
+    @torch.no_grad()
     def colorize(self, L: torch.Tensor, reference_rgb: torch.Tensor | None = None, **_) -> torch.Tensor:
         ref = self._reference(L, reference_rgb)
         x, size = self._prep(L)
@@ -503,11 +510,11 @@ class FastDeepExemplar(ExemplarModel):
             "conv1_1..conv4_1 (the paper's exact transfer layers and weights are not public). "
             + _card_vgg_note() + " Trained on self-references (colour jitter + thin-plate-spline warp of "
             "the target) by default, matched references of another instance as an option "
-            "(self_fraction). U-Net widths 64/32/8 (paper/small/smoke); minutes of training."),
+            "(self_fraction). U-Net widths 64/16/8 (paper/small/smoke); minutes of training."),
     )
     sizes = {
         "paper": {"width": 64, "depth": 4, "vgg_width": 1.0, "vgg_steps": 3000},
-        "small": {"width": 32, "depth": 3, "vgg_width": 0.25, "vgg_steps": 300},
+        "small": {"width": 16, "depth": 3, "vgg_width": 0.25, "vgg_steps": 300},
         "smoke": {"width": 8, "depth": 2, "vgg_width": 0.0625, "vgg_steps": 40},
     }
     lr = 2e-3
@@ -533,13 +540,16 @@ class FastDeepExemplar(ExemplarModel):
         ab = self.colorizer(torch.cat([_norm_L(L), coarse / 110.0], 1))
         return ab, coarse
 
+    @torch.no_grad()
     def explain(self, L: torch.Tensor, reference_rgb: torch.Tensor | None = None) -> dict:
+        """ab and the coarse ab of the transfer sub-network (no confidence map)."""
         ref = self._reference(L, reference_rgb)
         x, size = self._prep(L)
         r, _ = self._prep(ref)
         ab, coarse = self(x, r.clamp(0, 1))
         return {"ab": self._finish(ab, size, L), "warped_ab": self._finish(coarse, size, L), "confidence": None}
 
+    @torch.no_grad()
     def colorize(self, L: torch.Tensor, reference_rgb: torch.Tensor | None = None, **_) -> torch.Tensor:
         ref = self._reference(L, reference_rgb)
         x, size = self._prep(L)
@@ -850,7 +860,8 @@ class InstanceAware(ColorizationModel):
             h, w = x.shape[-2:]
             grids, inside = self._placement(bx, h, w)
             with _fp32(x.device):
-                out = self.fusion[j](x, inst_feats[j], grids, inside, slots, kmax, return_weights=return_weights)
+                out = self.fusion[j](x.float(), inst_feats[j].float(), grids, inside, slots, kmax,
+                                     return_weights=return_weights)
             if return_weights:
                 out, wts = out
                 weights[j] = wts
@@ -878,11 +889,13 @@ class InstanceAware(ColorizationModel):
     def conditions_from_batch(self, batch: dict) -> dict:
         return {"boxes": boxes_from_batch(batch)}
 
+    @torch.no_grad()
     def colorize(self, L: torch.Tensor, boxes=None, fusion: bool | None = None, **_) -> torch.Tensor:
         """ab from L; ``boxes``: per image a list of (x0, y0, x1, y1) in [0, 1] (or pixels),
         or a (B, 4) / (B, K, 4) tensor."""
         return self._run(L, boxes, fusion)
 
+    @torch.no_grad()
     def explain(self, L: torch.Tensor, boxes=None, reference_rgb=None, **_) -> dict:
         """ab fused and full-image-only, and the instance share of the last layer's weights."""
         ab, wts = self._run(L, boxes, True, return_weights=True)
@@ -939,3 +952,60 @@ class InstanceAware(ColorizationModel):
         if self._count is not None:
             self._count += 1
         return {"loss": loss.detach()}
+
+
+# ======================================================================================
+# Helpers for the notebook and the benchmark
+# ======================================================================================
+
+def stage_split(total_steps: int, fractions: Sequence[float] = (0.4, 0.3, 0.3)) -> tuple[int, int, int]:
+    """Split a step budget over Su et al.'s three stages (at least one step each)."""
+    total = max(3, int(total_steps))
+    a = max(1, round(total * fractions[0]))
+    b = max(1, round(total * fractions[1]))
+    return a, b, max(1, total - a - b)
+
+
+def parts_table(model: nn.Module) -> list[dict]:
+    """One row per top-level part of a model: parameters, trainable or frozen."""
+    rows = []
+    for name, child in model.named_children():
+        n = sum(p.numel() for p in child.parameters())
+        t = sum(p.numel() for p in child.parameters() if p.requires_grad)
+        rows.append({"part": name, "type": type(child).__name__, "parameters": n,
+                     "trainable": "frozen" if n and not t else ("yes" if t == n else f"{t:,}")})
+    return rows
+
+
+@torch.no_grad()
+def inference_ms(model: ColorizationModel, size: int = 256, device=None, repeats: int = 3,
+                 objects: int = 2) -> float:
+    """Median wall time of one ``colorize`` on one size x size image *with its condition*:
+    a reference of the same size for the exemplar methods, ``objects`` boxes (fused) for
+    instance-aware, nothing for the others. Milliseconds."""
+    import time
+
+    import numpy as np
+
+    dev = torch.device(device) if device is not None else next(iter(model.parameters()), torch.empty(0)).device
+    model.to(dev).eval()
+    L = torch.full((1, 1, size, size), 50.0, device=dev)
+    L[..., size // 4: 3 * size // 4, size // 4: 3 * size // 4] = 70.0
+    if isinstance(model, ExemplarModel):
+        kw = {"reference_rgb": torch.rand(1, 3, size, size, device=dev)}
+    elif isinstance(model, InstanceAware):
+        boxes = [[[0.1 + 0.8 * k / objects, 0.2, 0.1 + 0.8 * (k + 1) / objects, 0.8] for k in range(objects)]]
+        kw = {"boxes": boxes, "fusion": True}
+    else:
+        kw = {}
+    model.colorize(L, **kw)
+    times = []
+    for _ in range(repeats):
+        if dev.type == "cuda":
+            torch.cuda.synchronize()
+        t = time.perf_counter()
+        model.colorize(L, **kw)
+        if dev.type == "cuda":
+            torch.cuda.synchronize()
+        times.append(time.perf_counter() - t)
+    return 1000 * float(np.median(times))

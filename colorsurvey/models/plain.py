@@ -748,7 +748,8 @@ def depth_recognition_experiment(train_set, test_set, steps: int = 300, de2co_st
 
     1. train a :class:`SmallClassifier` on the RGB images (``steps``): test accuracy on RGB
        is the ceiling; freeze it;
-    2. (a) retrain only its ``fc`` on raw depth replicated to 3 channels (``fc_steps``);
+    2. (a) retrain only its ``fc`` on raw depth (scaled to [0, 1] per image) replicated to
+       3 channels (``fc_steps``);
     3. (b) train the (DE)²CO network through the frozen classifier (``de2co_steps``), then
        retrain ``fc`` on the colorized depth (``fc_steps``).
 
@@ -768,8 +769,9 @@ def depth_recognition_experiment(train_set, test_set, steps: int = 300, de2co_st
     clf.eval().requires_grad_(False)
     acc = {"rgb": evaluate_classifier(clf, test_set, device=device)}
 
-    def depth3(b):
-        return b["depth"].expand(-1, 3, -1, -1)
+    def depth3(b):  # raw depth, scaled to [0, 1] per image, replicated to 3 channels
+        d = b["depth"]
+        return (d / d.amax(dim=(2, 3), keepdim=True).clamp_min(1e-6)).expand(-1, 3, -1, -1)
 
     # 2a. raw depth: retrain only the last layer
     clf_a = copy.deepcopy(clf)
