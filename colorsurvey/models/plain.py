@@ -36,6 +36,7 @@ from typing import Callable
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from tqdm.auto import tqdm
 
 from ..color import (ab_prior, annealed_mean, gamut_bins, rebalance_weights, rgb_to_lab, soft_encode,
                      yuv_to_rgb)
@@ -74,7 +75,7 @@ class SmallClassifier(nn.Module):
         chans = [width, 2 * width, 4 * width, 8 * width]
         layers: list[nn.Module] = []
         cin = in_channels
-        for i, c in enumerate(chans):
+        for c in chans:
             layers += [nn.Conv2d(cin, c, 3, stride=2, padding=1, bias=False),
                        nn.BatchNorm2d(c), nn.ReLU(inplace=True),
                        nn.Conv2d(c, c, 3, padding=1, bias=False), nn.BatchNorm2d(c), nn.ReLU(inplace=True)]
@@ -105,8 +106,6 @@ def train_classifier(clf: nn.Module, dataset, steps: int, batch_size: int = 32,
     Batches are ``dataset.random_batch(batch_size, step=i, seed=seed)``. Returns the loss per
     step (read once, at the end: no host sync per step).
     """
-    from tqdm.auto import tqdm
-
     input_fn = input_fn or _rgb
     device = torch.device(device)
     clf.to(device)
@@ -175,8 +174,9 @@ class DeepColorization(ColorizationModel):
 
     The paper (survey §2.1.1) "re-formulates the colorization problem so that deep learning
     techniques can be directly employed": regression, pixel by pixel, of the two chroma
-    channels U, V of YUV from a feature descriptor of the gray pixel, by a fully connected network of five layers (input, three hidden, output)
-    with ReLU and a least-squares loss. The descriptor concatenates
+    channels U, V of YUV from a feature descriptor of the gray pixel, by a fully connected
+    network of five layers (input, three hidden, output) with ReLU and a least-squares loss.
+    The descriptor concatenates
 
     * low level: the 7x7 patch of gray values (49) — :func:`colorsurvey.features.patch_features`;
     * mid level: DAISY (32) — :func:`colorsurvey.features.daisy_features_torch`;
@@ -393,7 +393,7 @@ class ColorfulColorization(ColorizationModel):
             "module names, so the released weights load by name (from_official); its 313 bins "
             "are the official ones. 'small' (width x1/4, 2 convs per block, 1 in blocks 1-2) and "
             "'smoke' (width x1/8, one conv per block) use the gamut bins computed here from the "
-            "sRGB cube (262 at grid 10). The class-rebalancing prior is measured on the training "
+            "sRGB cube (about 260 at grid 10). The class-rebalancing prior is measured on the training "
             "data (fit_statistics) rather than on ImageNet; it is not saved with the weights. "
             "Temperature of the official weights: the Caffe deploy net scales the logits by 2.606 "
             "(= 1/0.38) before the softmax; the PyTorch port has no such layer and decodes with a "
@@ -783,11 +783,10 @@ def depth_recognition_experiment(train_set, test_set, steps: int = 300, de2co_st
     # 2b. (DE)²CO through the frozen classifier, then the last layer on colorized depth
     net = create("de2co", size=size, lr=lr).to(device).set_classifier(clf)
     net.train()
-    from tqdm.auto import tqdm
-
     losses = []
     for i in tqdm(range(de2co_steps), desc="(DE)²CO", disable=not progress, leave=False):
-        losses.append(net.training_step(train_set.random_batch(batch_size, step=i, seed=seed + 2, device=device))["loss"])
+        batch = train_set.random_batch(batch_size, step=i, seed=seed + 2, device=device)
+        losses.append(net.training_step(batch)["loss"])
     hist["de2co"] = torch.stack(losses).cpu().tolist() if losses else []
     net.eval()
 

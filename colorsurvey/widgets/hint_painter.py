@@ -599,12 +599,18 @@ class HintPainter:
             refresh()
 
         def on_gamut(event):
-            if event.get("type") != "click" or self.selected is None:
-                if event.get("type") == "click":
-                    self.message = "no hint selected: click the image to add one first"
-                    show_message()
+            if event.get("type") != "click":
                 return
-            a, b = self.gamut_to_ab(float(event.get("dataX", 0)), float(event.get("dataY", 0)))
+            if self.selected is None:
+                self.message = "no hint selected: click the image to add one first"
+                show_message()
+                return
+            try:
+                a, b = self.gamut_to_ab(float(event.get("dataX")), float(event.get("dataY")))
+            except (TypeError, ValueError) as e:
+                self.message = f"could not read the click on the gamut: {e}"
+                show_message()
+                return
             self.set_color(ab=(a, b))
             refresh()
 
