@@ -185,7 +185,9 @@ class ReferenceBank:
 
     def load(self, indices, size: tuple[int, int] | None = None, device=None) -> torch.Tensor:
         """The RGB images at ``indices``, resized (bilinear, antialiased) to ``size``."""
-        rgb = self.dataset.batch(torch.as_tensor(indices).long(), device=device)["rgb"].float()
+        dev = torch.device(device) if device is not None else torch.device("cpu")
+        with torch.autocast(device_type=dev.type, enabled=False):   # renderers work in float32
+            rgb = self.dataset.batch(torch.as_tensor(indices).long(), device=dev)["rgb"].float()
         if size is not None and tuple(rgb.shape[-2:]) != tuple(size):
             rgb = F.interpolate(rgb, size=size, mode="bilinear", align_corners=False, antialias=True)
         return rgb
@@ -227,6 +229,11 @@ def draw_references(batch: dict, bank: ReferenceBank | None = None, mode: str = 
         raise ValueError(f"reference mode must be one of {MODES}, got {mode!r}")
     if fallback not in ("self", "gray"):
         raise ValueError(f"fallback must be 'self' or 'gray', got {fallback!r}")
+    with torch.autocast(device_type=batch["rgb"].device.type, enabled=False):   # colour maths in float32
+        return _draw(batch, bank, mode, self_fraction, salt, jitter, warp, generator, fallback)
+
+
+def _draw(batch, bank, mode, self_fraction, salt, jitter, warp, generator, fallback):
     rgb = batch["rgb"].float()
     B, _, H, W = rgb.shape
     dev = rgb.device

@@ -156,12 +156,14 @@ def train(
     model.train()
 
     result = TrainResult(device=str(device))
+    if statistics_batches:
+        # before any checkpoint is loaded: saved statistics then overwrite these, and statistics a
+        # method keeps out of its state dict (to match official weights) are measured afresh
+        model.fit_statistics(data.random_batch(batch_size, step=-1 - i, seed=seed, device=device)
+                             for i in range(statistics_batches))
     if checkpoint is not None and resume and (Path(checkpoint) / "model.safetensors").exists():
         result = load_checkpoint(model, checkpoint, device) or result
         result.device = str(device)
-    elif statistics_batches:
-        model.fit_statistics(data.random_batch(batch_size, step=-1 - i, seed=seed, device=device)
-                             for i in range(statistics_batches))
 
     if not model.needs_fit():
         return result

@@ -66,7 +66,6 @@ def test_channel_explorer_headless(tiny):
 
 
 def test_temperature_explorer_headless(tiny):
-    pytest.importorskip("colorsurvey.models.plain")
     from colorsurvey.widgets import TemperatureExplorer
 
     net = models.create("colorful", size="smoke", seed=0)

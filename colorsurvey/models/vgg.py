@@ -260,7 +260,8 @@ def train_vgg19(source, width: float = 0.25, steps: int = 300, batch_size: int =
             nn.init.zeros_(m.bias)
     params = list(net.parameters()) + list(head.parameters())
     opt = torch.optim.Adam(params, lr=lr)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=max(steps, 1), pct_start=0.2)
+    sched = (torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.2)
+             if steps >= 10 else None)
     mean = torch.tensor(_MEAN, device=device).view(1, 3, 1, 1)
     std = torch.tensor(_STD, device=device).view(1, 3, 1, 1)
     correct, seen = [], []
@@ -281,7 +282,8 @@ def train_vgg19(source, width: float = 0.25, steps: int = 300, batch_size: int =
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        sched.step()
+        if sched is not None:
+            sched.step()
         if i >= steps - max(5, steps // 5):
             with torch.no_grad():
                 hit = (logits.argmax(1) == b["label"]) & pick.view(-1)
