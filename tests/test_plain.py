@@ -1,8 +1,6 @@
 """Tests of the plain networks (survey §2.1): Deep Colorization, Colorful Colorization, (DE)²CO,
 and their helpers (colorsurvey.features, colorsurvey.postprocess). CPU, no network, < 60 s."""
 
-import sys
-import types
 
 import numpy as np
 import pytest
@@ -378,27 +376,20 @@ def test_load_official_state_dict_from_a_local_file(tmp_path, eccv16_paper):
 
 
 def _fake_download_module(monkeypatch):
-    """colorsurvey.data.download with `download` replaced by one that is offline."""
-    try:
-        import colorsurvey.data.download as dl
-    except ImportError:  # pragma: no cover - module not written yet
-        dl = types.ModuleType("colorsurvey.data.download")
+    """colorsurvey.data.download with the network cut: urlopen fails as it does offline, so the
+    real download() (its error message included) runs; ``calls`` records the URLs tried."""
+    import urllib.error
+    import urllib.request
 
-        class DownloadError(RuntimeError):
-            pass
+    import colorsurvey.data.download as dl
 
-        class OfflineError(DownloadError):
-            pass
-
-        dl.DownloadError, dl.OfflineError = DownloadError, OfflineError
-        monkeypatch.setitem(sys.modules, "colorsurvey.data.download", dl)
     calls = []
 
-    def offline(url, dest, sha256=None, progress=True, **kw):
-        calls.append((url, dest))
-        raise dl.OfflineError(f"could not download {url}: no network")
+    def offline(req, *a, **k):
+        calls.append((getattr(req, "full_url", req), None))
+        raise urllib.error.URLError("[Errno -2] Name or service not known (test: network cut)")
 
-    monkeypatch.setattr(dl, "download", offline, raising=False)
+    monkeypatch.setattr(urllib.request, "urlopen", offline)
     return dl, calls
 
 

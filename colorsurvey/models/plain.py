@@ -589,14 +589,11 @@ class ColorfulColorization(ColorizationModel):
             if p.is_file():
                 return cls.load_official_state_dict(p, temperature)
         dest = places[0]
-        from ..data.download import DownloadError, download  # lazily: stdlib-only module
+        from ..data.download import download  # lazily: stdlib-only module
 
         hint = (f"Download {OFFICIAL_ECCV16_URL} by hand (e.g. in a browser) and save it as {dest}; "
                 f"a file found there is used without downloading (its sha256 must start with 9b330a0b).")
-        try:
-            download(OFFICIAL_ECCV16_URL, dest, sha256=None, progress=progress)
-        except DownloadError as e:
-            raise type(e)(f"The official ECCV16 weights could not be downloaded ({e}). {hint}") from e
+        download(OFFICIAL_ECCV16_URL, dest, sha256=None, progress=progress, manual_hint=hint)
         return cls.load_official_state_dict(dest, temperature)
 
 
