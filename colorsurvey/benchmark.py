@@ -130,11 +130,17 @@ class Benchmark:
     def cache_dir(self, key: str, seed: int = 0) -> Path:
         return self.out / "cache" / _cache_key(key, self.size_for(key), self.profile, seed, self.data)
 
+    def create(self, key: str, seed: int | None = None) -> models.ColorizationModel:
+        """Build ``key`` at the profile's size; methods that draw reference images from the
+        data (exemplar-based ones) get the training set as their reference pool."""
+        extra = {"references": self.train_set} if models.accepts(key, "references") else {}
+        return models.create(key, size=self.size_for(key), seed=seed, **extra)
+
     def load_trained(self, key: str, seed: int = 0) -> models.ColorizationModel:
         """The model of a finished (method, seed) run, from the cache, in eval mode."""
         from .train import load_checkpoint
 
-        model = models.create(key, size=self.size_for(key))
+        model = self.create(key)
         ck = self.cache_dir(key, seed) / "checkpoint"
         if (ck / "model.safetensors").exists():
             load_checkpoint(model, ck)
@@ -153,7 +159,7 @@ class Benchmark:
             if self.complex_set is not None and (cdir / "complex.csv").exists():
                 result.complex_metrics.setdefault(key, pd.read_csv(cdir / "complex.csv"))
             return
-        model = models.create(key, size=size, seed=seed)
+        model = self.create(key, seed=seed)
         r = train(model, self.train_set, steps=P.steps, batch_size=P.batch_size, device=self.device, seed=seed,
                   checkpoint=cdir / "checkpoint", progress=self.progress)
         df = evaluate(model, self.test_set, limit=P.eval_images, device=self.device, progress=self.progress)
@@ -226,7 +232,7 @@ class Benchmark:
             if key in result.failures:
                 continue
             size = self.size_for(key)
-            model = models.create(key, size=size)
+            model = self.create(key)
             ips = [i["images_per_s"] for i in result.train_info.get(key, []) if i.get("images_per_s")]
             try:
                 rows.append(compute_row(model, np.mean(ips) if ips else None, size=256, device=self.device,

@@ -66,8 +66,12 @@ class Chapter:
 
     def fit(self, key: str, size: str | None = None, steps: int | None = None, batch_size: int | None = None,
             seed: int | None = None, evaluate_after: bool = True, **overrides) -> MethodRun:
-        """Build ``key`` at the profile's size, train it under the profile's budget, evaluate it."""
+        """Build ``key`` at the profile's size, train it under the profile's budget, evaluate it.
+
+        Exemplar-based methods get the training split as their pool of reference images."""
         seed = self.seed if seed is None else seed
+        if models.accepts(key, "references") and "references" not in overrides:
+            overrides["references"] = self.train  # exemplar methods draw references from the data
         model = models.create(key, size=size or self.profile.size, seed=seed, **overrides)
         result = train(model, self.train, steps=steps or self.profile.steps,
                        batch_size=batch_size or self.profile.batch_size, device=self.device, seed=seed)

@@ -19,7 +19,6 @@ falls back to self-references where the batch holds no partner.
 
 from __future__ import annotations
 
-import math
 from typing import Sequence
 
 import torch

@@ -15,6 +15,7 @@ classifier and a regression network all train here. The loop owns everything els
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import time
 from dataclasses import dataclass, field
@@ -137,12 +138,18 @@ def train(
     progress: bool = True,
     statistics_batches: int = 8,
     compile: bool = False,
+    lr_schedule: str | None = "cosine",
 ) -> TrainResult:
     """Train ``model`` on ``data`` (a :class:`~colorsurvey.data.base.ColorDataset`).
 
     Stops after ``steps`` steps or ``seconds`` seconds, whichever comes first (at least one
     must be given). Returns a :class:`TrainResult` with the loss history and throughput.
+
+    ``lr_schedule="cosine"`` (with a step budget) decays every optimiser's learning rate from
+    its initial value to 5 % of it along a half cosine: short budgets end better converged.
     """
+    if lr_schedule not in (None, "cosine"):
+        raise ValueError(f"lr_schedule must be 'cosine' or None, not {lr_schedule!r}")
     if steps is None and seconds is None:
         raise ValueError("give a step budget (steps=...) or a time budget (seconds=...)")
     device = pick_device(str(device) if device is not None else None)
@@ -185,6 +192,8 @@ def train(
             if seconds is not None and time.perf_counter() - t0 >= seconds:
                 break
             batch = _to_device(data.random_batch(batch_size, step=step, seed=seed), device, channels_last)
+            if lr_schedule == "cosine" and steps:
+                _set_lr_factor(model, 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * step / steps)))
             with autocast:
                 logs = step_fn(batch)
             pending.append(logs)
@@ -211,6 +220,15 @@ def train(
         save_checkpoint(model, checkpoint, result)
     model.eval()
     return result
+
+
+def _set_lr_factor(model: ColorizationModel, factor: float) -> None:
+    """Scale every optimiser's learning rate to ``factor`` x its initial value (once they exist:
+    methods create their optimisers lazily, on the first step)."""
+    for opt in (model._optimizers or {}).values():
+        for g in opt.param_groups:
+            g.setdefault("initial_lr", g["lr"])
+            g["lr"] = g["initial_lr"] * factor
 
 
 def _flush(pending: list[dict], result: TrainResult, step: int) -> None:

@@ -13,7 +13,7 @@ from colorsurvey.evaluate import evaluate
 from colorsurvey.models import vgg as V
 from colorsurvey.references import (ReferenceBank, batch_partners, color_jitter, draw_references,
                                     self_reference, tps_grid, tps_warp)
-from colorsurvey.train import load_checkpoint, save_checkpoint, train
+from colorsurvey.train import load_checkpoint, train
 
 KEYS = ("deep-exemplar", "fast-exemplar", "instance-aware")
 
@@ -348,3 +348,28 @@ def test_evaluation_without_a_bank_never_hands_over_the_answer(tiny):
     r = m.conditions_from_batch(b)["reference_rgb"]
     assert torch.equal(r[0], b["rgb"][1]) and torch.equal(r[1], b["rgb"][0])
     assert torch.allclose(r[2], ref[2])
+
+
+def test_real_image_folder_references_are_other_files_of_the_same_folder(tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    from colorsurvey.data.real import ImageFolder
+
+    colours = {"Red": (200, 30, 30), "Green": (30, 180, 40)}
+    for cat, c in colours.items():
+        (tmp_path / cat).mkdir()
+        for k in range(3):
+            a = np.full((24, 24, 3), 250, np.uint8)
+            a[4 + k:18, 5:19] = c
+            Image.fromarray(a).save(tmp_path / cat / f"{k}.png")
+    ds = ImageFolder(tmp_path, size=24, progress=False)
+    bank = ReferenceBank(ds)
+    pick = bank.pick(ds.labels(), torch.arange(len(ds)), "matched")
+    for i, j in enumerate(pick.tolist()):
+        assert j != i and ds.files[j].parent == ds.files[i].parent
+    m = build("deep-exemplar", references=ds).eval()
+    b = ds.batch(range(len(ds)))
+    refs = m.conditions_from_batch(b)["reference_rgb"]
+    assert refs.shape == b["rgb"].shape
+    assert E.boxes_from_batch(b)[0]                                   # boxes from the white background

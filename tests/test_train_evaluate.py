@@ -36,8 +36,19 @@ def test_checkpoint_resume_equals_uninterrupted(tiny, tmp_path):
     train(full, tiny, steps=8, batch_size=4, seed=1, progress=False)
     part = models.create("unet", size="smoke", seed=0)
     ck = tmp_path / "ck"
-    train(part, tiny, steps=4, batch_size=4, seed=1, progress=False, checkpoint=ck)
+    real_step, calls = part.training_step, []
+
+    def interrupted(batch):  # the run is killed during its 6th step
+        calls.append(1)
+        if len(calls) == 6:
+            raise KeyboardInterrupt
+        return real_step(batch)
+
+    part.training_step = interrupted
+    with pytest.raises(KeyboardInterrupt):
+        train(part, tiny, steps=8, batch_size=4, seed=1, progress=False, checkpoint=ck, checkpoint_every=4)
     assert (ck / "model.safetensors").exists() and (ck / "state.pt").exists()
+    assert not list(ck.glob("*.tmp"))
     resumed = models.create("unet", size="smoke")
     r = train(resumed, tiny, steps=8, batch_size=4, seed=1, progress=False, checkpoint=ck)
     assert r.step == 8

@@ -8,10 +8,11 @@ Importing this package imports each taxonomy module, which registers its methods
 """
 
 from .base import ColorizationModel, ModelCard, count_parameters
-from .registry import cards, create, get_class, list_models, register
+from .registry import accepts, cards, create, get_class, list_models, register
 
 from . import baselines  # noqa: E402,F401  (registers gray, mean-ab, unet)
 from . import plain  # noqa: E402,F401  (§2.1: deep-colorization, colorful, de2co)
+from . import exemplar  # noqa: E402,F401  (§2.7: deep-exemplar, fast-exemplar, instance-aware)
 
-__all__ = ["ColorizationModel", "ModelCard", "count_parameters", "cards", "create", "get_class",
+__all__ = ["ColorizationModel", "ModelCard", "count_parameters", "accepts", "cards", "create", "get_class",
            "list_models", "register"]

@@ -208,14 +208,14 @@ class ExemplarModel(ColorizationModel):
       there is none, with its statistics batches.
     * references: ``references=`` (a dataset or :class:`~colorsurvey.references.ReferenceBank`)
       is where ``conditions_from_batch`` and training draw them from; without one, partners
-      within the batch are used, and self-references where there are none.
+      within the batch are used, and where the batch has none, a self-reference in training
+      and the target's gray image in evaluation (see :meth:`conditions_from_batch`).
       ``reference_mode`` ("matched" | "mismatched" | "self") is what ``predict`` and
       evaluation use; :meth:`using_references` switches it for a block.
     * training: a share ``self_fraction`` of each batch takes self-references (colour
       jitter ``jitter`` + TPS warp ``warp``), the rest matched ones.
     """
 
-    conditions_keys = ("reference_rgb",)
     min_side = 32          # smaller inputs are upsampled for the VGG
     multiple = 16          # inputs are padded to a multiple of this
 
@@ -454,7 +454,9 @@ class DeepExemplar(ExemplarModel):
     def training_step(self, batch: dict) -> dict:
         ref, is_self = self._training_references(batch)
         L, gt = batch["L"], batch["ab"].float()
-        pred, _ = self(L, ref)
+        x, size = self._prep(L)
+        pred, _ = self(x, self._prep(ref)[0])
+        pred = self._finish(pred, size, L)
         w = is_self.float()
         with _fp32(L.device):
             chroma = ((pred - gt) / 110.0).pow(2).mean(dim=(1, 2, 3))
@@ -559,7 +561,10 @@ class FastDeepExemplar(ExemplarModel):
     def training_step(self, batch: dict) -> dict:
         ref, _ = self._training_references(batch)
         gt = batch["ab"].float() / 110.0
-        ab, coarse = self(batch["L"], ref)
+        L = batch["L"]
+        x, size = self._prep(L)
+        ab, coarse = self(x, self._prep(ref)[0])
+        ab, coarse = self._finish(ab, size, L), self._finish(coarse, size, L)
         with _fp32(gt.device):
             l_coarse = F.mse_loss(coarse / 110.0, gt)
             l_refine = F.huber_loss(ab / 110.0, gt, delta=self.huber_delta) / self.huber_delta

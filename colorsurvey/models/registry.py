@@ -12,7 +12,7 @@ from .base import ColorizationModel, ModelCard
 
 _REGISTRY: dict[str, type[ColorizationModel]] = {}
 
-__all__ = ["register", "create", "list_models", "get_class", "cards"]
+__all__ = ["register", "create", "accepts", "list_models", "get_class", "cards"]
 
 
 def register(cls: type[ColorizationModel]) -> type[ColorizationModel]:
@@ -50,6 +50,13 @@ def create(key: str, size: str = "small", seed: int | None = None, **overrides) 
     model = cls(**kwargs)
     model.size_name = size
     return model
+
+
+def accepts(key: str, argument: str) -> bool:
+    """Whether method ``key``'s constructor takes ``argument`` (e.g. ``references``)."""
+    import inspect
+
+    return argument in inspect.signature(get_class(key).__init__).parameters
 
 
 def list_models(taxonomy: str | None = None) -> list[str]:

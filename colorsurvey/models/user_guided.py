@@ -598,14 +598,11 @@ class RealTimeUserGuided(UserGuidedModel):
             if p.is_file():
                 return cls.load_official_state_dict(p)
         dest = places[0]
-        from ..data import download as dl
+        from ..data.download import download  # lazily: stdlib-only module
 
         hint = (f"Download {OFFICIAL_SIGGRAPH17_URL} by hand (e.g. in a browser) and save it as {dest}; "
                 f"a file found there is used without downloading (its sha256 must start with df00044c).")
-        try:
-            dl.download(OFFICIAL_SIGGRAPH17_URL, dest, sha256=None, progress=progress, manual_hint=hint)
-        except dl.DownloadError as e:
-            raise type(e)(f"The official SIGGRAPH17 weights could not be downloaded ({e}).") from e
+        download(OFFICIAL_SIGGRAPH17_URL, dest, sha256=None, progress=progress, manual_hint=hint)
         return cls.load_official_state_dict(dest)
 
 
@@ -989,20 +986,10 @@ class AnimeLineArt(UserGuidedModel):
 
 
 # ======================================================================================
-# Evaluation helpers: architecture summary, PSNR against the number of hints
+# Evaluation helpers: PSNR against the number of hints
 # ======================================================================================
 
 HINT_BUDGETS = (0, 1, 2, 5, 10, 20, 50, 100)
-
-
-def summary_table(model: nn.Module):
-    """The model's top-level parts with their type and parameter count (a pandas DataFrame)."""
-    import pandas as pd
-
-    rows = [{"part": n, "type": type(m).__name__, "parameters": sum(p.numel() for p in m.parameters())}
-            for n, m in model.named_children()]
-    rows.append({"part": "total", "type": "", "parameters": sum(p.numel() for p in model.parameters())})
-    return pd.DataFrame(rows).set_index("part")
 
 
 def psnr_vs_hints(methods: dict, dataset, budgets=HINT_BUDGETS, limit: int | None = None, device=None,

@@ -6,8 +6,10 @@ it. Callbacks never raise into the kernel: bad input is reported in the widget's
 
 * :class:`ChannelExplorer` — luminance and chroma in Lab / YUV (notebook 00)
 * :class:`TemperatureExplorer` — annealed-mean temperature of Colorful Colorization (notebook 01)
+* :class:`ExemplarPicker` — pick a reference for a gray image (notebook 07)
 """
 
+from .exemplar_picker import ExemplarPicker
 from .explorers import ChannelExplorer, TemperatureExplorer, png_bytes
 
-__all__ = ["ChannelExplorer", "TemperatureExplorer", "png_bytes"]
+__all__ = ["ChannelExplorer", "TemperatureExplorer", "ExemplarPicker", "png_bytes"]

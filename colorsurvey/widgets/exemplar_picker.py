@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 
 from .. import metrics as M
-from ..color import lab_to_rgb, merge_lab, rgb_to_lab
+from ..color import lab_to_rgb, merge_lab
 from .explorers import _hstack, _upscale, png_bytes
 
 __all__ = ["ExemplarPicker", "decode_upload", "MIN_UPLOAD_SIDE"]
@@ -81,18 +81,19 @@ def decode_upload(content, size: int) -> tuple[torch.Tensor | None, str]:
     return t, ""
 
 
-def _ab_picture(ab: torch.Tensor, L: float = 70.0) -> np.ndarray:
-    """ab (2, H, W) shown at a fixed lightness (the colours alone)."""
-    lab = torch.cat([torch.full_like(ab[:1], L), ab.float()], 0)
+def _ab_picture(ab: torch.Tensor, L: torch.Tensor) -> np.ndarray:
+    """ab (2, H, W) on the target's lightness L (1, H, W): the transferred colours alone."""
+    lab = torch.cat([L.float(), ab.float()], 0)
     return lab_to_rgb(lab).permute(1, 2, 0).numpy()
 
 
 def _heat(m: torch.Tensor) -> np.ndarray:
-    """A map in [0, 1] (H, W) as a viridis picture."""
+    """A map (H, W) as a viridis picture, stretched from its minimum to its maximum."""
     import matplotlib
 
-    v = m.float().clamp(0, 1).numpy()
-    return matplotlib.colormaps["viridis"](v)[..., :3].astype(np.float32)
+    v = m.float()
+    v = (v - v.min()) / (v.max() - v.min()).clamp_min(1e-6)
+    return matplotlib.colormaps["viridis"](v.numpy())[..., :3].astype(np.float32)
 
 
 class ExemplarPicker:
@@ -266,7 +267,7 @@ class ExemplarPicker:
         ref = self.gallery[self.selected]["rgb"] if self.gallery else None
         ref_img = (F.interpolate(ref[None], size=(H, W), mode="bilinear", align_corners=False)[0]
                    .clamp(0, 1).permute(1, 2, 0).numpy() if ref is not None else blank)
-        warped = _ab_picture(r["warped_ab"][0]) if r["warped_ab"] is not None else blank
+        warped = _ab_picture(r["warped_ab"][0], L[0]) if r["warped_ab"] is not None else blank
         conf = _heat(r["confidence"][0, 0]) if r["confidence"] is not None else blank
         out = self.result_rgb()
         gt = self.target["rgb"][0].float().cpu()
@@ -313,7 +314,7 @@ class ExemplarPicker:
                 return
             g = self.gallery[self.selected] if self.gallery else {"name": "none"}
             info.value = (f"<code>gray target | reference ({g['name']}) | transferred colours | confidence | "
-                          f"result | ground truth</code><br>{self.method}: PSNR {s['psnr']:.2f} dB · ab-PSNR "
+                          f"result | ground truth</code> (confidence: dark = weak match, yellow = strong)<br>{self.method}: PSNR {s['psnr']:.2f} dB · ab-PSNR "
                           f"{s['chroma_psnr']:.2f} dB · colorfulness {s['colorfulness']:.1f} · "
                           f"{1000 * s['seconds']:.0f} ms")
             for k, child in enumerate(gallery_box.children):
