@@ -53,3 +53,9 @@ def test_unet_loss_halves_on_a_fixed_batch(tiny):
     for _ in range(150):
         last = float(m.training_step(batch)["loss"])
     assert last < 0.5 * first, (first, last)
+
+
+def test_accepts_follows_kwargs_to_base_classes():
+    assert models.accepts("deep-exemplar", "references")  # declared on the exemplar base class
+    assert not models.accepts("unet", "references")
+    assert models.accepts("unet", "width")

@@ -56,7 +56,15 @@ def accepts(key: str, argument: str) -> bool:
     """Whether method ``key``'s constructor takes ``argument`` (e.g. ``references``)."""
     import inspect
 
-    return argument in inspect.signature(get_class(key).__init__).parameters
+    for c in get_class(key).__mro__:  # follow **kwargs up to the base classes that name it
+        if "__init__" not in vars(c):
+            continue
+        params = inspect.signature(c.__init__).parameters
+        if argument in params:
+            return True
+        if not any(p.kind is p.VAR_KEYWORD for p in params.values()):
+            return False
+    return False
 
 
 def list_models(taxonomy: str | None = None) -> list[str]:
