@@ -12,6 +12,9 @@ profile's budget (or reuse a cached run), evaluate on the test split, and collec
 * an extra split of rendered scenes with several small objects, for the survey's closing
   remark that models do worse on complex scenes.
 
+User-guided methods are scored without hints (as the survey ran them); exemplar-based ones
+with a matched reference (same category, another instance) drawn from the training split.
+
 Robustness: a method that raises or produces NaN is reported as failed with the reason and the
 run goes on; each (method, size, profile, seed, data) result is cached under
 ``<out>/cache/`` and reused by a re-run; tables are written atomically at the end, so an
@@ -39,10 +42,10 @@ from .train import pick_device, train
 
 __all__ = ["Benchmark", "BenchmarkResult", "run_benchmark", "OFFICIAL_WEIGHTS"]
 
-#: methods whose authors publish PyTorch weights: key -> (label, loader path "module:Class.method")
+#: methods whose authors publish PyTorch weights: key -> the label of their row
 OFFICIAL_WEIGHTS = {
     "colorful": "Colorful Colorization (official ECCV16 weights)",
-    "realtime": "Real-Time User-Guided (official SIGGRAPH17 weights, no hints)",
+    "realtime-ug": "Real-Time User-Guided (official SIGGRAPH17 weights, no hints)",
 }
 
 
@@ -82,6 +85,15 @@ class BenchmarkResult:
             df["status"] = "ok"
         df["status"] = df["status"].fillna("ok")
         return df
+
+
+def _automatic(model):
+    """User-guided methods are scored without user input (0 hints), as the survey ran them, so
+    their rows compare with the automatic methods'; notebook 02 plots PSNR against hints."""
+    import contextlib
+
+    budget = getattr(model, "hint_budget", None)
+    return budget(0) if budget is not None else contextlib.nullcontext()
 
 
 def _cache_key(method: str, size: str, profile: Profile, seed: int, data: str) -> str:
@@ -162,14 +174,16 @@ class Benchmark:
         model = self.create(key, seed=seed)
         r = train(model, self.train_set, steps=P.steps, batch_size=P.batch_size, device=self.device, seed=seed,
                   checkpoint=cdir / "checkpoint", progress=self.progress)
-        df = evaluate(model, self.test_set, limit=P.eval_images, device=self.device, progress=self.progress)
+        with _automatic(model):
+            df = evaluate(model, self.test_set, limit=P.eval_images, device=self.device, progress=self.progress)
         if df.drop(columns=["index", "category"]).isna().any().any():
             raise FloatingPointError("evaluation produced NaN metrics")
         info = {"steps": r.step, "seconds": r.seconds, "images_per_s": r.images_per_second, "size": size,
                 "device": str(self.device)}
         cdir.mkdir(parents=True, exist_ok=True)
         if self.complex_set is not None:
-            cm = evaluate(model, self.complex_set, device=self.device, progress=False)
+            with _automatic(model):
+                cm = evaluate(model, self.complex_set, device=self.device, progress=False)
             _atomic_write(cdir / "complex.csv", cm.to_csv(index=False))
             result.complex_metrics.setdefault(key, cm)
         _atomic_write(cdir / "train.json", json.dumps(info))
@@ -195,8 +209,9 @@ class Benchmark:
                 result.official[label] = f"not available: {type(e).__name__}: {str(e).splitlines()[0]}"
                 continue
             try:
-                df = evaluate(model, self.test_set, limit=self.profile.eval_images, device=self.device,
-                              progress=self.progress)
+                with _automatic(model):
+                    df = evaluate(model, self.test_set, limit=self.profile.eval_images, device=self.device,
+                                  progress=self.progress)
             except Exception as e:
                 result.official[label] = f"failed: {type(e).__name__}: {e}"
                 continue
