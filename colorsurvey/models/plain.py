@@ -27,10 +27,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import functools
-import hashlib
 import os
-import re
-from pathlib import Path
 from typing import Callable
 
 import torch
@@ -44,6 +41,7 @@ from ..features import daisy_dims, daisy_features_torch, patch_features
 from ..postprocess import joint_bilateral_filter
 from .base import ColorizationModel, ModelCard
 from .registry import create, register
+from .weights import ECCV16
 
 __all__ = [
     "DeepColorization", "ColorfulColorization", "DeepDepthColorization",
@@ -331,8 +329,7 @@ class DeepColorization(ColorizationModel):
 # §2.1.2  Colorful Image Colorization (Zhang, Isola, Efros, ECCV 2016)
 # ======================================================================================
 
-OFFICIAL_ECCV16_URL = "https://colorizers.s3.us-east-2.amazonaws.com/colorization_release_v2-9b330a0b.pth"
-_HASH_IN_NAME = re.compile(r"-([a-f0-9]*)\.")   # torch.hub's convention: name-<sha256 prefix>.ext
+OFFICIAL_ECCV16_URL = ECCV16.url
 
 # The 313 in-gamut ab bins of the official model (pts_in_hull.npy of richzhang/colorization),
 # in the order of its 313 output channels: for every a (step 10), b runs from b_min to b_max.
@@ -353,10 +350,6 @@ def official_eccv16_bins() -> torch.Tensor:
 @functools.lru_cache(maxsize=1)
 def _gamut_bins() -> torch.Tensor:
     return gamut_bins()            # ~0.3 s: computed once per process
-
-
-def _default_weights_dir() -> Path:
-    return Path(os.environ.get("COLORSURVEY_CACHE", "~/.cache/colorsurvey")).expanduser() / "weights"
 
 
 @register
@@ -543,22 +536,7 @@ class ColorfulColorization(ColorizationModel):
         ``temperature`` defaults to 1.0: the official weights already include the paper's
         annealing (see the card); pass 0.38 to anneal again.
         """
-        path = Path(path)
-        m = _HASH_IN_NAME.search(path.name)
-        if m and m.group(1):
-            h = hashlib.sha256()
-            with open(path, "rb") as f:
-                for chunk in iter(lambda: f.read(1 << 20), b""):
-                    h.update(chunk)
-            if not h.hexdigest().startswith(m.group(1)):
-                raise RuntimeError(
-                    f"{path}: sha256 {h.hexdigest()[:16]}... does not start with {m.group(1)} as its "
-                    f"name says; the file is corrupt or incomplete. Delete it and download "
-                    f"{OFFICIAL_ECCV16_URL} again.")
-        sd = torch.load(path, map_location="cpu", weights_only=True)
-        if isinstance(sd, dict) and isinstance(sd.get("state_dict"), dict):
-            sd = sd["state_dict"]
-        sd = {k[7:] if k.startswith("module.") else k: v for k, v in sd.items()}
+        sd = ECCV16.read_state_dict(path)
         if "model_out.weight" not in sd:
             raise KeyError(f"{path} is not an ECCV16 state dict (no 'model_out.weight')")
         Q = sd["model_out.weight"].shape[1]
@@ -580,21 +558,7 @@ class ColorfulColorization(ColorizationModel):
         there is used without downloading. Otherwise downloads it from the URL in the
         official README (the name's 9b330a0b is checked against the sha256).
         """
-        name = Path(OFFICIAL_ECCV16_URL).name
-        if cache_dir is not None:
-            places = [Path(cache_dir).expanduser() / name]
-        else:
-            places = [_default_weights_dir() / name, Path(torch.hub.get_dir()) / "checkpoints" / name]
-        for p in places:
-            if p.is_file():
-                return cls.load_official_state_dict(p, temperature)
-        dest = places[0]
-        from ..data.download import download  # lazily: stdlib-only module
-
-        hint = (f"Download {OFFICIAL_ECCV16_URL} by hand (e.g. in a browser) and save it as {dest}; "
-                f"a file found there is used without downloading (its sha256 must start with 9b330a0b).")
-        download(OFFICIAL_ECCV16_URL, dest, sha256=None, progress=progress, manual_hint=hint)
-        return cls.load_official_state_dict(dest, temperature)
+        return cls.load_official_state_dict(ECCV16.fetch(cache_dir, progress), temperature)
 
 
 load_official_state_dict = ColorfulColorization.load_official_state_dict

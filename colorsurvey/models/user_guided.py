@@ -34,11 +34,8 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import hashlib
 import math
 import os
-import re
-from pathlib import Path
 
 import torch
 import torch.nn as nn
@@ -48,6 +45,9 @@ from .. import hints as H
 from ..color import gamut_bins, lab_to_rgb, merge_lab
 from .base import ColorizationModel, ModelCard
 from .registry import register
+from .weights import SIGGRAPH17
+
+OFFICIAL_SIGGRAPH17_URL = SIGGRAPH17.url
 
 __all__ = [
     "UserGuidedModel", "Scribbler", "RealTimeUserGuided", "RealTimeUserGuidedGlobal",
@@ -56,8 +56,6 @@ __all__ = [
 ]
 
 AB_NORM = 110.0
-OFFICIAL_SIGGRAPH17_URL = "https://colorizers.s3.us-east-2.amazonaws.com/siggraph17-df00044c.pth"
-_HASH_IN_NAME = re.compile(r"-([a-f0-9]{6,})\.")    # torch.hub's convention: name-<sha256 prefix>.ext
 
 #: the registered keys of this module, in survey order
 USER_GUIDED = ("scribbler", "realtime-ug", "realtime-ug-global", "idc", "lineart")
@@ -391,10 +389,6 @@ class Scribbler(UserGuidedModel):
 # §2.2.2  Real-Time User-Guided Image Colorization (Zhang et al., SIGGRAPH 2017)
 # ======================================================================================
 
-def _default_weights_dir() -> Path:
-    return Path(os.environ.get("COLORSURVEY_CACHE", "~/.cache/colorsurvey")).expanduser() / "weights"
-
-
 @register
 class RealTimeUserGuided(UserGuidedModel):
     """The local-hint network of Zhang et al. (SIGGRAPH 2017), with its distribution head.
@@ -557,21 +551,7 @@ class RealTimeUserGuided(UserGuidedModel):
         (``siggraph17-df00044c.pth``). A file whose name carries a torch-hub hash
         (``name-<hex>.pth``) must have a sha256 starting with it. The hint mask is then taken
         in {0, 1} (``mask_cent = 0``), as the released (Caffe-converted) weights expect."""
-        path = Path(path)
-        m = _HASH_IN_NAME.search(path.name)
-        if m:
-            h = hashlib.sha256()
-            with open(path, "rb") as f:
-                for chunk in iter(lambda: f.read(1 << 20), b""):
-                    h.update(chunk)
-            if not h.hexdigest().startswith(m.group(1)):
-                raise RuntimeError(
-                    f"{path}: sha256 {h.hexdigest()[:16]}... does not start with {m.group(1)} as its name "
-                    f"says; the file is corrupt or incomplete. Delete it and download {OFFICIAL_SIGGRAPH17_URL} again.")
-        sd = torch.load(path, map_location="cpu", weights_only=True)
-        if isinstance(sd, dict) and isinstance(sd.get("state_dict"), dict):
-            sd = sd["state_dict"]
-        sd = {k[7:] if k.startswith("module.") else k: v for k, v in sd.items()}
+        sd = SIGGRAPH17.read_state_dict(path)
         if "model_class.0.weight" not in sd or "model1.0.weight" not in sd:
             raise KeyError(f"{path} is not a SIGGRAPH17 state dict (no 'model1.0.weight' / 'model_class.0.weight')")
         model = RealTimeUserGuided(**{**RealTimeUserGuided.sizes["paper"], "mask_cent": 0.0})
@@ -589,21 +569,7 @@ class RealTimeUserGuided(UserGuidedModel):
         downloads it from the authors' URL; the sha256 must start with ``df00044c``. Offline:
         :class:`colorsurvey.data.download.OfflineError` saying where to put the file by hand.
         """
-        name = Path(OFFICIAL_SIGGRAPH17_URL).name
-        if cache_dir is not None:
-            places = [Path(cache_dir).expanduser() / name]
-        else:
-            places = [_default_weights_dir() / name, Path(torch.hub.get_dir()) / "checkpoints" / name]
-        for p in places:
-            if p.is_file():
-                return cls.load_official_state_dict(p)
-        dest = places[0]
-        from ..data.download import download  # lazily: stdlib-only module
-
-        hint = (f"Download {OFFICIAL_SIGGRAPH17_URL} by hand (e.g. in a browser) and save it as {dest}; "
-                f"a file found there is used without downloading (its sha256 must start with df00044c).")
-        download(OFFICIAL_SIGGRAPH17_URL, dest, sha256=None, progress=progress, manual_hint=hint)
-        return cls.load_official_state_dict(dest)
+        return cls.load_official_state_dict(SIGGRAPH17.fetch(cache_dir, progress))
 
 
 @register
