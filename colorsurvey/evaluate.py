@@ -191,12 +191,10 @@ def _latex(cells: pd.DataFrame, caption: str) -> str:
 # --------------------------------------------------------------------------------------
 
 def _example_inputs(model: ColorizationModel, size: int, device) -> tuple[torch.Tensor, dict]:
+    """A size x size L (a brighter square on mid-gray) and the method's stand-in conditions."""
     L = torch.full((1, 1, size, size), 50.0, device=device)
-    cond = {}
-    needs = set(model.card.conditions)
-    if "depth" in needs:
-        cond["depth"] = torch.rand(1, 1, size, size, device=device)
-    return L, cond
+    L[..., size // 4: 3 * size // 4, size // 4: 3 * size // 4] = 70.0
+    return L, model.example_conditions(L)
 
 
 @torch.no_grad()
@@ -215,7 +213,8 @@ def count_gflops(model: ColorizationModel, size: int = 256) -> float:
 
 @torch.no_grad()
 def inference_ms(model: ColorizationModel, size: int = 256, device=None, repeats: int = 5) -> float:
-    """Median wall time of one ``colorize`` call on one size x size image, in milliseconds."""
+    """Median wall time of one ``colorize`` call on one size x size image with the method's
+    conditions (:meth:`~colorsurvey.models.base.ColorizationModel.example_conditions`), in ms."""
     device = pick_device(str(device) if device is not None else None)
     model.to(device).eval()
     L, cond = _example_inputs(model, size, device)

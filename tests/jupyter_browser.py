@@ -41,7 +41,8 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backg
                  "--disable-component-update", "--no-first-run"]
 
 __all__ = ["JupyterLab", "Browser", "missing", "free_port", "open_notebook", "run_all_cells",
-           "wait_for_output", "screenshot", "wait_kernel_idle", "CHROMIUM", "SCREENSHOTS"]
+           "wait_for_output", "screenshot", "wait_kernel_idle", "pixels", "wait_changed", "CHROMIUM",
+           "SCREENSHOTS"]
 
 
 def missing() -> str | None:
@@ -293,3 +294,28 @@ def screenshot(page, name: str, locator=None) -> Path:
     path = SCREENSHOTS / (name if name.endswith(".png") else f"{name}.png")
     (locator or page).screenshot(path=str(path))
     return path
+
+
+def pixels(locator):
+    """What an element shows, as an (H, W, 3) int16 array (from a screenshot of it)."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    return np.asarray(Image.open(io.BytesIO(locator.screenshot())).convert("RGB")).astype(np.int16)
+
+
+def wait_changed(locator, reference, timeout: float = 30.0, threshold: float = 0.5):
+    """The element's pixels once they differ from ``reference`` by more than ``threshold`` grey
+    levels on average (or the last ones seen, on timeout: the caller's assertion then fails)."""
+    import numpy as np
+
+    deadline = time.monotonic() + timeout
+    cur = pixels(locator)
+    while time.monotonic() < deadline:
+        if cur.shape != reference.shape or np.abs(cur - reference).mean() > threshold:
+            return cur
+        time.sleep(0.25)
+        cur = pixels(locator)
+    return cur

@@ -7,18 +7,16 @@ under output/browser/ and stops the servers by PID (tests/jupyter_browser.py). S
 the browser tools are missing, unless CI is set: then it fails.
 """
 
-import io
 import os
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))   # the harness beside this file
-from jupyter_browser import (REPO, Browser, JupyterLab, missing, open_notebook, run_all_cells, screenshot,  # noqa: E402
-                             wait_for_output)
+from jupyter_browser import (REPO, Browser, JupyterLab, missing, open_notebook, pixels, run_all_cells,  # noqa: E402
+                             screenshot, wait_changed, wait_for_output)
 
 NOTEBOOK = """
 import sys, torch
@@ -38,23 +36,6 @@ picker.widget
 """
 
 
-def _pixels(locator) -> np.ndarray:
-    from PIL import Image
-
-    return np.asarray(Image.open(io.BytesIO(locator.screenshot())).convert("RGB")).astype(np.int16)
-
-
-def _wait_changed(locator, reference: np.ndarray, timeout: float = 30.0) -> np.ndarray:
-    deadline = time.monotonic() + timeout
-    cur = _pixels(locator)
-    while time.monotonic() < deadline:
-        if cur.shape != reference.shape or np.abs(cur - reference).mean() > 0.5:
-            return cur
-        time.sleep(0.25)
-        cur = _pixels(locator)
-    return cur
-
-
 @pytest.mark.slow
 def test_picking_a_reference_changes_the_result_in_the_browser():
     why = missing()
@@ -72,15 +53,15 @@ def test_picking_a_reference_changes_the_result_in_the_browser():
             strip = page.locator(".exemplar-strip").first
             page.wait_for_function("() => { const i = document.querySelector('.exemplar-result img, img.exemplar-result');"
                                    " return i && i.complete && i.naturalWidth > 0; }", timeout=30000)
-            first_result, first_strip = _pixels(result), _pixels(strip)
+            first_result, first_strip = pixels(result), pixels(strip)
             screenshot(page, "exemplar_picker_before")
 
             # a reference of another category (the last gallery button): other colours
             buttons = page.locator("button.exemplar-pick")
             assert buttons.count() >= 3
             buttons.nth(buttons.count() - 1).click()
-            after_strip = _wait_changed(strip, first_strip)
-            after_result = _wait_changed(result, first_result, timeout=10)
+            after_strip = wait_changed(strip, first_strip)
+            after_result = wait_changed(result, first_result, timeout=10)
             shot = screenshot(page, "exemplar_picker_after")
         except Exception:
             screenshot(page, "exemplar_picker_failure")

@@ -12,18 +12,16 @@ an untrained network changes the picture by a grey level or two. The networks ar
 the same callbacks headlessly in tests/test_hint_painter.py.
 """
 
-import io
 import os
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))   # the harness beside this file
-from jupyter_browser import (REPO, Browser, JupyterLab, missing, open_notebook, run_all_cells, screenshot,  # noqa: E402
-                             wait_for_output)
+from jupyter_browser import (REPO, Browser, JupyterLab, missing, open_notebook, pixels, run_all_cells,  # noqa: E402
+                             screenshot, wait_changed, wait_for_output)
 
 NOTEBOOK = """
 import sys, torch
@@ -38,24 +36,6 @@ L = (95 - 45 * ((xx ** 2 + yy ** 2) < 0.45).float() * (0.8 + 0.2 * yy)).view(1, 
 hp = HintPainter(net, L, zoom=4, out_dir={out!r})
 hp.widget
 """
-
-
-def _pixels(locator) -> np.ndarray:
-    from PIL import Image
-
-    return np.asarray(Image.open(io.BytesIO(locator.screenshot())).convert("RGB")).astype(np.int16)
-
-
-def _wait_changed(locator, reference: np.ndarray, timeout: float = 30.0) -> np.ndarray:
-    """The element's pixels once they differ from ``reference`` (or the last ones, on timeout)."""
-    deadline = time.monotonic() + timeout
-    cur = _pixels(locator)
-    while time.monotonic() < deadline:
-        if cur.shape != reference.shape or np.abs(cur - reference).mean() > 0.5:
-            return cur
-        time.sleep(0.25)
-        cur = _pixels(locator)
-    return cur
 
 
 @pytest.mark.slow
@@ -78,21 +58,21 @@ def test_click_and_pick_a_colour_changes_the_result_in_the_browser():
                                    " return i && i.complete && i.naturalWidth > 0; }", timeout=30000)
             status = page.locator(".hp-status").first
             assert "0 hint(s)" in status.inner_text()
-            before = _pixels(result)
+            before = pixels(result)
             screenshot(page, "hint_painter_before")
 
             # click on the object: the kernel adds a hint (the status line counts it)
             canvas.click(position={"x": 128, "y": 140})
             page.wait_for_function("() => document.querySelector('.hp-status').innerText.includes('1 hint(s)')",
                                    timeout=30000)
-            after_click = _pixels(result)
+            after_click = pixels(result)
 
             # pick a saturated green in the colour picker
             picker = page.locator(".hp-color input[type='color']").first
             picker.fill("#10c020")
             page.wait_for_function("() => document.querySelector('.hp-message').innerText.includes('ab =')",
                                    timeout=30000)
-            after = _wait_changed(result, after_click)
+            after = wait_changed(result, after_click)
             shot = screenshot(page, "hint_painter_after")
         except Exception:
             screenshot(page, "hint_painter_failure")

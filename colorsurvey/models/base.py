@@ -103,6 +103,12 @@ class ColorizationModel(nn.Module):
         """
         return {}
 
+    def example_conditions(self, L: torch.Tensor) -> dict:
+        """Stand-in conditioning inputs at L's size, for timing and FLOP counts
+        (:func:`colorsurvey.evaluate.inference_ms`): a reference image, boxes, a depth map...
+        Automatic methods need none."""
+        return {}
+
     @torch.no_grad()
     def predict(self, batch: dict) -> torch.Tensor:
         """ab for a batch, in eval mode, at the batch's size."""

@@ -259,6 +259,10 @@ class ExemplarModel(ColorizationModel):
             self.reference_mode = old_mode
             object.__setattr__(self, "_bank", old_bank)
 
+    def example_conditions(self, L: torch.Tensor) -> dict:
+        """A random reference image of L's size (for timing and FLOP counts)."""
+        return {"reference_rgb": torch.rand(L.shape[0], 3, *L.shape[-2:], device=L.device)}
+
     def conditions_from_batch(self, batch: dict) -> dict:
         """A reference per sample: ``reference_mode`` from the bank (or, without one, another
         sample of the batch), drawn deterministically per sample index. A sample for which
@@ -894,6 +898,11 @@ class InstanceAware(ColorizationModel):
     def conditions_from_batch(self, batch: dict) -> dict:
         return {"boxes": boxes_from_batch(batch)}
 
+    def example_conditions(self, L: torch.Tensor, objects: int = 2) -> dict:
+        """``objects`` side-by-side boxes per image, fused (for timing and FLOP counts)."""
+        boxes = [[0.1 + 0.8 * k / objects, 0.2, 0.1 + 0.8 * (k + 1) / objects, 0.8] for k in range(objects)]
+        return {"boxes": [boxes] * L.shape[0], "fusion": True}
+
     @torch.no_grad()
     def colorize(self, L: torch.Tensor, boxes=None, fusion: bool | None = None, **_) -> torch.Tensor:
         """ab from L; ``boxes``: per image a list of (x0, y0, x1, y1) in [0, 1] (or pixels),
@@ -982,35 +991,9 @@ def parts_table(model: nn.Module) -> list[dict]:
     return rows
 
 
-@torch.no_grad()
-def inference_ms(model: ColorizationModel, size: int = 256, device=None, repeats: int = 3,
-                 objects: int = 2) -> float:
-    """Median wall time of one ``colorize`` on one size x size image *with its condition*:
-    a reference of the same size for the exemplar methods, ``objects`` boxes (fused) for
-    instance-aware, nothing for the others. Milliseconds."""
-    import time
+def inference_ms(model: ColorizationModel, size: int = 256, device=None, repeats: int = 3) -> float:
+    """Median ms of one ``colorize`` at size x size with the method's condition (a reference
+    image; two boxes, fused, for instance-aware): :func:`colorsurvey.evaluate.inference_ms`."""
+    from ..evaluate import inference_ms as _inference_ms
 
-    import numpy as np
-
-    dev = torch.device(device) if device is not None else next(iter(model.parameters()), torch.empty(0)).device
-    model.to(dev).eval()
-    L = torch.full((1, 1, size, size), 50.0, device=dev)
-    L[..., size // 4: 3 * size // 4, size // 4: 3 * size // 4] = 70.0
-    if isinstance(model, ExemplarModel):
-        kw = {"reference_rgb": torch.rand(1, 3, size, size, device=dev)}
-    elif isinstance(model, InstanceAware):
-        boxes = [[[0.1 + 0.8 * k / objects, 0.2, 0.1 + 0.8 * (k + 1) / objects, 0.8] for k in range(objects)]]
-        kw = {"boxes": boxes, "fusion": True}
-    else:
-        kw = {}
-    model.colorize(L, **kw)
-    times = []
-    for _ in range(repeats):
-        if dev.type == "cuda":
-            torch.cuda.synchronize()
-        t = time.perf_counter()
-        model.colorize(L, **kw)
-        if dev.type == "cuda":
-            torch.cuda.synchronize()
-        times.append(time.perf_counter() - t)
-    return 1000 * float(np.median(times))
+    return _inference_ms(model, size, device, repeats)

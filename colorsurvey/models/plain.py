@@ -668,6 +668,13 @@ class DeepDepthColorization(ColorizationModel):
     def forward(self, depth: torch.Tensor) -> torch.Tensor:
         return self.colorize_depth(depth)
 
+    def example_conditions(self, L: torch.Tensor) -> dict:
+        """A dome-shaped depth map of L's size (for timing and FLOP counts)."""
+        H, W = L.shape[-2:]
+        y, x = torch.meshgrid(torch.linspace(-1, 1, H, device=L.device), torch.linspace(-1, 1, W, device=L.device),
+                              indexing="ij")
+        return {"depth": (0.3 * (1 - x ** 2 - y ** 2)).clamp_min(0).expand(L.shape[0], 1, H, W)}
+
     def conditions_from_batch(self, batch: dict) -> dict:
         if "depth" not in batch:
             raise KeyError("(DE)²CO colorizes depth maps: the batch has no 'depth' (rendered data has one)")
