@@ -16,8 +16,9 @@ User-guided methods are scored without hints (as the survey ran them); exemplar-
 with a matched reference (same category, another instance) drawn from the training split.
 
 Robustness: a method that raises or produces NaN is reported as failed with the reason and the
-run goes on; each (method, size, profile, seed, data) result is cached under
-``<out>/cache/`` and reused by a re-run; tables are written atomically at the end, so an
+run goes on; each (method, size, profile, seed, data) result is cached (by default under
+``output/benchmark/cache/``, shared by ``colorsurvey benchmark`` and notebook 08) and reused by
+a re-run; tables are written atomically at the end, so an
 interrupted run leaves the previous tables intact and no half-written file.
 """
 
@@ -40,7 +41,11 @@ from .evaluate import (TABLE_METRICS, compute_row, evaluate, per_category_table,
 from .profiles import Profile, get_profile
 from .train import pick_device, train
 
-__all__ = ["Benchmark", "BenchmarkResult", "run_benchmark", "OFFICIAL_WEIGHTS"]
+__all__ = ["Benchmark", "BenchmarkResult", "run_benchmark", "OFFICIAL_WEIGHTS", "SHARED_CACHE"]
+
+#: the result cache shared by the command line and notebook 08 (keys hold method, size,
+#: profile, seed and data, so one folder serves every profile and data set)
+SHARED_CACHE = Path("output") / "benchmark" / "cache"
 
 #: methods whose authors publish PyTorch weights: key -> the label of their row
 OFFICIAL_WEIGHTS = {
@@ -107,14 +112,18 @@ class Benchmark:
 
     def __init__(self, profile: str | Profile, data: str = "synthetic", out: str | os.PathLike = "output/benchmark",
                  methods: list[str] | None = None, seeds: int | None = None, device=None, progress: bool = True,
-                 complex_scenes: bool = True, train_set=None, test_set=None):
+                 complex_scenes: bool = True, train_set=None, test_set=None,
+                 cache: str | os.PathLike | None = None):
         """``data`` names the set (``synthetic``, ``ncd`` or a folder); ``train_set`` and
-        ``test_set`` may instead hand over ready datasets (``data`` then only labels the cache)."""
+        ``test_set`` may instead hand over ready datasets (``data`` then only labels the cache).
+        ``cache``: where finished runs are kept (default ``<out>/cache``; the command line and
+        notebook 08 pass :data:`SHARED_CACHE` so each reuses the other's runs)."""
         from .data import open_dataset
 
         self.profile = get_profile(profile)
         self.data = data
         self.out = Path(out)
+        self.cache = Path(cache) if cache is not None else self.out / "cache"
         self.device = pick_device(device or self.profile.device)
         self.progress = progress
         self.methods = methods or [k for k in models.list_models()]
@@ -140,7 +149,7 @@ class Benchmark:
         return self.profile.size if self.profile.size in sizes else next(iter(sizes))
 
     def cache_dir(self, key: str, seed: int = 0) -> Path:
-        return self.out / "cache" / _cache_key(key, self.size_for(key), self.profile, seed, self.data)
+        return self.cache / _cache_key(key, self.size_for(key), self.profile, seed, self.data)
 
     def create(self, key: str, seed: int | None = None) -> models.ColorizationModel:
         """Build ``key`` at the profile's size; methods that draw reference images from the
@@ -157,7 +166,7 @@ class Benchmark:
         if (ck / "model.safetensors").exists():
             load_checkpoint(model, ck)
         elif model.needs_fit():
-            raise FileNotFoundError(f"no finished run of {key!r} (seed {seed}) under {self.out / 'cache'}")
+            raise FileNotFoundError(f"no finished run of {key!r} (seed {seed}) under {self.cache}")
         return model.to(self.device).eval()
 
     def _run_one(self, key: str, seed: int, result: BenchmarkResult) -> None:
@@ -308,9 +317,11 @@ def _atomic_write(path: Path, text: str) -> None:
 
 def run_benchmark(profile: str, data: str = "synthetic", methods: list[str] | None = None,
                   out: str | os.PathLike = "output/benchmark", seeds: int | None = None, device=None,
-                  progress: bool = True, official: bool = True) -> tuple[Benchmark, BenchmarkResult]:
+                  progress: bool = True, official: bool = True,
+                  cache: str | os.PathLike | None = None) -> tuple[Benchmark, BenchmarkResult]:
     """Run and write the benchmark; returns the :class:`Benchmark` and its result."""
-    bench = Benchmark(profile, data, out=out, methods=methods, seeds=seeds, device=device, progress=progress)
+    bench = Benchmark(profile, data, out=out, methods=methods, seeds=seeds, device=device, progress=progress,
+                      cache=cache)
     result = bench.run(official=official)
     bench.write(result)
     return bench, result

@@ -62,12 +62,13 @@ def _cmd_bench(args) -> int:
 
 
 def _cmd_benchmark(args) -> int:
-    from .benchmark import run_benchmark
+    from .benchmark import SHARED_CACHE, run_benchmark
 
     out = args.out or f"output/benchmark/{args.profile}-{args.data.replace('/', '_')}"
     t0 = time.perf_counter()
     bench, result = run_benchmark(args.profile, args.data, methods=args.methods, out=out, seeds=args.seeds,
-                                  device=args.device, official=not args.no_official)
+                                  device=args.device, official=not args.no_official,
+                                  cache=args.cache or SHARED_CACHE)
     import pandas as pd
 
     with pd.option_context("display.width", 160, "display.max_columns", 30):
@@ -129,6 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", default=None, help="default: output/benchmark/<profile>-<data>")
     s.add_argument("--device", default=None)
     s.add_argument("--no-official", action="store_true", help="skip the official-weights rows")
+    s.add_argument("--cache", default=None, help="finished runs (default: output/benchmark/cache, shared with notebook 08)")
     s.set_defaults(fn=_cmd_benchmark)
 
     s = sub.add_parser("download", help="fetch a real data set")

@@ -379,3 +379,21 @@ def test_evaluate_with_a_hint_budget(tiny):
         a = evaluate(net, data, metrics=("psnr",), progress=False)
         b = evaluate(net, data, metrics=("psnr",), progress=False, batch_size=4)
     assert len(a) == 6 and a.psnr.tolist() == pytest.approx(b.psnr.tolist(), abs=1e-6)
+
+
+def test_idc_loss_compares_hinted_pixels_with_the_truth_not_the_hint(fixed_batch, monkeypatch):
+    """A simulated hint is a patch mean; pulling the output towards it taught IDC to paint flat
+    patches (more hints then lowered PSNR). A perfect prediction must cost nothing, whatever the hints."""
+    net = models.create("idc", size="smoke", seed=0).train()
+    hints = torch.full_like(fixed_batch["ab"], 50.0)           # far from every true colour
+    mask = torch.zeros_like(fixed_batch["L"])
+    mask[..., 4:12, 4:12] = 1.0
+    monkeypatch.setattr(net, "training_conditions", lambda b: {"hints": hints, "mask": mask})
+    perfect = fixed_batch["ab"].clone().requires_grad_(True)
+    monkeypatch.setattr(net, "colorize", lambda L, **_: perfect * 1.0)
+    monkeypatch.setattr(net, "step", lambda loss: None)
+    logs = net.training_step(fixed_batch)
+    assert float(logs["loss"]) == 0.0 and float(logs["local"]) == 0.0
+    off = fixed_batch["ab"] + 20.0 * mask                        # wrong only where the user hinted
+    monkeypatch.setattr(net, "colorize", lambda L, **_: off.requires_grad_(True) * 1.0)
+    assert float(net.training_step(fixed_batch)["local"]) > 0.1

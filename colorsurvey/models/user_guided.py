@@ -657,20 +657,26 @@ class InteractiveDeepColorization(UserGuidedModel):
     the encoder's features concatenated; ReLU everywhere but the Tanh output; the last
     convolution also sees the gray input ("output combined with the gray input"), and the
     predicted ab is joined with the input L. Loss: the modified Huber loss — Huber on every
-    pixel plus a Huber term on the hinted pixels against the hint, so local inputs are obeyed.
+    pixel plus a second Huber term restricted to the hinted pixels, so errors where the user
+    gave a colour cost twice. Both terms compare with the ground truth: a simulated hint is a
+    patch *mean*, wrong at the patch's edges, and a term pulling the output towards it taught
+    the network to paint flat patches — then more hints lowered PSNR (cpu profile, 100 test
+    images: 31.47 / 31.38 / 31.16 dB at 0 / 10 / 100 hints; against the truth: 31.99 / 32.41
+    / 33.11 dB).
     """
 
     card = ModelCard(
         key="idc", title="Interactive Deep Colorization Using Simultaneous Global and Local Inputs",
         authors="Yi Xiao, Peiyao Zhou, Yan Zheng, Chi-Sing Leung", venue="ICASSP", year=2019,
         section="2.2.3", taxonomy="user-guided", conditions=("hints", "palette"),
-        losses=("modified Huber: Huber on all pixels + Huber on the hinted pixels",),
+        losses=("modified Huber: Huber on all pixels + Huber on the hinted pixels (both against the ground truth)",),
         framework="not released (the paper uses Caffe-era tooling)",
         substitutions=(
             "The global colour theme is the data set's 5-colour palette (k-means on real images), "
             "given with probability 1/2 in training and always at evaluation; the paper's colour-theme "
             "recommendation system is left out. The exact weighting of the modified Huber loss is ours "
-            "(hinted pixels weighted 1). BatchNorm follows each 3x3 convolution (ours: without it the "
+            "(hinted pixels weighted 1 more, against the ground truth rather than the hint value, which is a "
+            "patch mean and wrong at edges). BatchNorm follows each 3x3 convolution (ours: without it the "
             "plain ReLU stack trains too slowly for the brief budgets; norm=False removes it). Widths 64-128-256-512 at 'paper', 16-32-64-128 at 'small', "
             "8-16-32-64 at 'smoke'. Local hints follow Zhang et al.'s simulation."),
     )
@@ -755,7 +761,7 @@ class InteractiveDeepColorization(UserGuidedModel):
         pred = self.colorize(batch["L"], **cond)
         with _fp32(pred.device):
             loss = _huber(pred, batch["ab"])
-            local = _huber(pred, cond["hints"], weight=cond["mask"])
+            local = _huber(pred, batch["ab"], weight=cond["mask"])   # the hinted pixels, once more
         self.step(loss + self.local_weight * local)
         return {"loss": loss.detach(), "local": local.detach()}
 
