@@ -38,3 +38,14 @@ class TinyColors(ColorDataset):
 @pytest.fixture
 def tiny():
     return TinyColors()
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """One intra-op thread for a module's tests: on tiny tensors extra threads only add overhead,
+    and on a busy 2-core CI box they stall each other. Use with
+    ``pytestmark = pytest.mark.usefixtures("one_thread")``."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)

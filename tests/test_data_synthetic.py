@@ -17,13 +17,7 @@ from colorsurvey.data.base import ColorDataset
 from colorsurvey.data.real import NCD_CATEGORIES
 from colorsurvey.data.synthetic import CATEGORIES, NOUNS, VARIANTS, SyntheticNCD, render_throughput
 
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny tensors: extra threads only stall (tests/conftest.py)
 
 
 @pytest.fixture(scope="module")

@@ -15,16 +15,9 @@ from colorsurvey.references import (ReferenceBank, batch_partners, color_jitter,
                                     self_reference, tps_grid, tps_warp)
 from colorsurvey.train import load_checkpoint, train
 
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny tensors: extra threads only stall (tests/conftest.py)
+
 KEYS = ("deep-exemplar", "fast-exemplar", "instance-aware")
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Small networks on a shared 2-core machine run far faster on one thread."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 @pytest.fixture

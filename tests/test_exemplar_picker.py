@@ -12,15 +12,9 @@ import colorsurvey.models.exemplar  # noqa: F401  (registers the methods)
 from colorsurvey import models
 from colorsurvey.widgets.exemplar_picker import ExemplarPicker, decode_upload
 
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny tensors: extra threads only stall (tests/conftest.py)
+
 NOW = datetime.datetime(2024, 1, 1, tzinfo=datetime.timezone.utc)
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 @pytest.fixture

@@ -15,6 +15,8 @@ from colorsurvey.models.plain import (ColorfulColorization, DeepDepthColorizatio
                                       OFFICIAL_ECCV16_URL, official_eccv16_bins)
 from colorsurvey.postprocess import joint_bilateral_filter
 
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny tensors: extra threads only stall (tests/conftest.py)
+
 KEYS = ["deep-colorization", "colorful", "de2co"]
 
 # Every state-dict key and shape of the official ECCV16 PyTorch weights
@@ -142,15 +144,6 @@ class FakeProduce(ColorDataset):
         depth = mask * (1 - rr).clamp(0, 1).sqrt()[:, None]
         return {"rgb": rgb.to(device), "label": labels.to(device), "mask": mask.to(device),
                 "depth": depth.to(device)}
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """These are tiny tensors: intra-op threads only add overhead (and stall on a busy CI box)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 @pytest.fixture(scope="module")
