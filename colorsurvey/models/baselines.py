@@ -91,6 +91,33 @@ class _DoubleConv(nn.Sequential):
         )
 
 
+class UNetCore(nn.Module):
+    """The U-Net body shared by the baseline and the exemplar-based colorizers: ``depth``
+    stages of two 3x3 conv + BN + ReLU with 2x2 max-pooling between them and the width doubling
+    from ``width``; a decoder of bilinear upsampling, concatenation with the skip and two convs;
+    ab = 110 tanh(1x1 conv) (110 spans the ab range). Input H, W: multiples of 2^depth."""
+
+    def __init__(self, in_ch: int, width: int = 32, depth: int = 3):
+        super().__init__()
+        w = [width * 2 ** i for i in range(depth + 1)]
+        self.depth = depth
+        self.enc = nn.ModuleList([_DoubleConv(in_ch, w[0])] + [_DoubleConv(w[i], w[i + 1]) for i in range(depth)])
+        self.dec = nn.ModuleList([_DoubleConv(w[i + 1] + w[i], w[i]) for i in reversed(range(depth))])
+        self.head = nn.Conv2d(w[0], 2, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        skips = []
+        for i, block in enumerate(self.enc):                 # contracting path
+            x = block(x if i == 0 else F.max_pool2d(x, 2))
+            skips.append(x)
+        skips.pop()                                          # the bottleneck has no skip
+        for block in self.dec:                               # expanding path
+            skip = skips.pop()
+            x = F.interpolate(x, size=skip.shape[-2:], mode="bilinear", align_corners=False)
+            x = block(torch.cat([x, skip], dim=1))
+        return 110.0 * torch.tanh(self.head(x).float())
+
+
 @register
 class UNet(ColorizationModel):
     """A small U-Net (Ronneberger et al. 2015) regressing ab from L with an L1 loss.
@@ -117,27 +144,12 @@ class UNet(ColorizationModel):
     def __init__(self, width: int = 32, depth: int = 3):
         super().__init__()
         self.depth = depth
-        widths = [width * 2 ** i for i in range(depth + 1)]
-        self.enc = nn.ModuleList([_DoubleConv(1, widths[0])] +
-                                 [_DoubleConv(widths[i], widths[i + 1]) for i in range(depth)])
-        self.dec = nn.ModuleList([_DoubleConv(widths[i + 1] + widths[i], widths[i])
-                                  for i in reversed(range(depth))])
-        self.head = nn.Conv2d(widths[0], 2, 1)
+        self.unet = UNetCore(1, width, depth)
 
     def forward(self, L: torch.Tensor) -> torch.Tensor:
         x, pad = self.pad_to_multiple((L - 50.0) / 50.0, 2 ** self.depth)
-        skips = []
-        for i, block in enumerate(self.enc):
-            x = block(x if i == 0 else F.max_pool2d(x, 2))
-            skips.append(x)
-        skips.pop()
-        for block in self.dec:
-            skip = skips.pop()
-            x = F.interpolate(x, size=skip.shape[-2:], mode="bilinear", align_corners=False)
-            x = block(torch.cat([x, skip], dim=1))
-        ab = 110.0 * torch.tanh(self.head(x).float())
         H, W = L.shape[-2:]
-        return ab[..., :H, :W]
+        return self.unet(x)[..., :H, :W]
 
     def colorize(self, L: torch.Tensor, **_) -> torch.Tensor:
         return self(L)

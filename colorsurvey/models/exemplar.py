@@ -40,6 +40,7 @@ import torch.nn.functional as F
 from ..color import lab_to_rgb, rgb_to_lab
 from ..references import ReferenceBank, draw_references
 from .base import ColorizationModel, ModelCard
+from .baselines import UNetCore
 from .registry import register
 from .vgg import LEVELS, VGG19Features, get_vgg19
 
@@ -79,29 +80,9 @@ class _Block(nn.Sequential):
         super().__init__(*layers)
 
 
-class UNetHead(nn.Module):
-    """A U-Net from ``in_ch`` channels to ab (the colorization sub-networks of He et al. and
-    Xu et al.): ``depth`` poolings, widths doubling from ``width``, skip concatenations, ab
-    = 110 tanh(1x1 conv). Input H, W must be multiples of 2^depth."""
-
-    def __init__(self, in_ch: int, width: int = 32, depth: int = 3):
-        super().__init__()
-        w = [width * 2 ** i for i in range(depth + 1)]
-        self.depth = depth
-        self.enc = nn.ModuleList([_Block(in_ch, w[0])] + [_Block(w[i], w[i + 1]) for i in range(depth)])
-        self.dec = nn.ModuleList([_Block(w[i + 1] + w[i], w[i]) for i in reversed(range(depth))])
-        self.head = nn.Conv2d(w[0], 2, 1)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        skips = []
-        for i, block in enumerate(self.enc):
-            x = block(x if i == 0 else F.max_pool2d(x, 2))
-            skips.append(x)
-        skips.pop()
-        for block in self.dec:
-            s = skips.pop()
-            x = block(torch.cat([F.interpolate(x, size=s.shape[-2:], mode="bilinear", align_corners=False), s], 1))
-        return 110.0 * torch.tanh(self.head(x).float())
+class UNetHead(UNetCore):
+    """The colorization sub-networks of He et al. and Xu et al.: the project's U-Net
+    (:class:`~colorsurvey.models.baselines.UNetCore`) from ``in_ch`` input channels to ab."""
 
 
 # ======================================================================================
