@@ -41,7 +41,8 @@ from .evaluate import (TABLE_METRICS, compute_row, evaluate, per_category_table,
 from .profiles import Profile, get_profile
 from .train import pick_device, train
 
-__all__ = ["Benchmark", "BenchmarkResult", "run_benchmark", "OFFICIAL_WEIGHTS", "SHARED_CACHE"]
+__all__ = ["Benchmark", "BenchmarkResult", "run_benchmark", "survey_conclusions", "OFFICIAL_WEIGHTS",
+           "SHARED_CACHE"]
 
 #: the result cache shared by the command line and notebook 08 (keys hold method, size,
 #: profile, seed and data, so one folder serves every profile and data set)
@@ -281,9 +282,10 @@ class Benchmark:
         if result.compute is not None and len(result.compute):
             _atomic_write(tdir / "compute.csv", result.compute.to_csv())
             _atomic_write(tdir / "compute.html", result.compute.to_html(float_format=lambda v: f"{v:.3f}"))
-        if result.complex_metrics:
-            cmp = self.complex_comparison(result)
+        cmp = self.complex_comparison(result) if result.complex_metrics else None
+        if cmp is not None:
             _atomic_write(tdir / "complex_scenes.csv", cmp.to_csv())
+        _atomic_write(tdir / "conclusions.json", json.dumps(survey_conclusions(ds, result.compute, cmp), indent=1))
         _atomic_write(tdir / "official.json", json.dumps(result.official, indent=1))
         paths["dataset_level"] = tdir / "dataset_level.csv"
         return paths
@@ -306,6 +308,53 @@ class Benchmark:
             for col in list(df.columns):
                 df[col + " gain"] = df[col] - df.loc["gray", col]
         return df
+
+
+def survey_conclusions(dataset_table: pd.DataFrame, compute: pd.DataFrame | None,
+                       complex_cmp: pd.DataFrame | None, metric: str = "PSNR",
+                       baselines=("gray", "mean-ab")) -> list[dict]:
+    """Test the survey's two closing remarks (§5) on this run's numbers; one dict per remark with
+    ``remark``, ``verdict`` ("agrees", "disagrees" or "cannot tell") and ``evidence`` (the
+    numbers behind it).
+
+    (a) "deep models with higher complexity have little improvement in terms of numbers": the
+    Spearman rank correlation between parameters and dataset-level ``metric`` over the learned
+    methods (those with parameters). We say *agrees* when it is below 0.5 — more parameters do
+    not reliably buy a higher score — and *disagrees* otherwise.
+
+    (b) "sub-optimal results for complex scenes having a large number of objects with small
+    sizes": each learned method's ``metric`` gain over the gray baseline on the single-object
+    split against the several-small-object split. *agrees* when most methods gain less on the
+    complex scenes.
+    """
+    out = []
+    ok = dataset_table[dataset_table["status"] == "ok"] if "status" in dataset_table.columns else dataset_table
+    if compute is not None and len(compute) and "parameters" in compute and metric in ok:
+        learned = [m for m in compute.index if m in ok.index and m not in baselines
+                   and np.isfinite(compute.loc[m, "parameters"]) and compute.loc[m, "parameters"] > 0]
+        if len(learned) >= 3:
+            x = compute.loc[learned, "parameters"].astype(float)
+            y = ok.loc[learned, metric].astype(float)
+            rho = float(x.rank().corr(y.rank()))
+            big, best = x.idxmax(), y.idxmax()
+            evidence = (f"Spearman rho(parameters, {metric}) = {rho:+.2f} over {len(learned)} learned methods; the "
+                        f"largest, {big} ({x[big] / 1e6:.2f} M parameters), scores {y[big]:.2f} dB; the best, "
+                        f"{best} ({x[best] / 1e6:.2f} M), {y[best]:.2f} dB")
+            out.append({"remark": "(a) more complex models improve the numbers little",
+                        "verdict": "agrees" if rho < 0.5 else "disagrees", "evidence": evidence})
+        else:
+            out.append({"remark": "(a) more complex models improve the numbers little", "verdict": "cannot tell",
+                        "evidence": f"only {len(learned)} learned method(s) in this run; need at least 3"})
+    col_s, col_c = f"{metric} single gain", f"{metric} complex gain"
+    if complex_cmp is not None and col_s in complex_cmp:
+        g = complex_cmp.drop(index=[b for b in baselines if b in complex_cmp.index]).dropna(subset=[col_s, col_c])
+        if len(g):
+            worse = int((g[col_c] < g[col_s]).sum())
+            evidence = (f"{worse} of {len(g)} methods gain less over gray on the complex scenes; mean gain "
+                        f"{g[col_s].mean():+.2f} dB (single object) vs {g[col_c].mean():+.2f} dB (2-4 small objects)")
+            out.append({"remark": "(b) complex scenes with many small objects are harder",
+                        "verdict": "agrees" if worse > len(g) / 2 else "disagrees", "evidence": evidence})
+    return out
 
 
 def _atomic_write(path: Path, text: str) -> None:

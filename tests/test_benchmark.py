@@ -88,3 +88,44 @@ def test_official_rows_say_why_they_are_missing(tmp_path, monkeypatch):
 def test_unknown_method_is_refused(tmp_path):
     with pytest.raises(ValueError, match="unknown methods"):
         _bench(tmp_path, ["nope"])
+
+
+def test_shared_cache_is_reused_from_another_output_folder(tmp_path, monkeypatch):
+    """`colorsurvey benchmark` and notebook 08 write tables to different folders but share a cache."""
+    cache = tmp_path / "cache"
+    _bench(tmp_path / "cli", ["unet"], cache=cache).run(official=False)
+    import colorsurvey.benchmark as B
+
+    monkeypatch.setattr(B, "train", lambda *a, **k: (_ for _ in ()).throw(AssertionError("retrained")))
+    again = _bench(tmp_path / "notebook", ["unet"], cache=cache).run(official=False)
+    assert again.trained == 0 and "unet" not in again.failures
+    assert not (tmp_path / "notebook" / "cache").exists()
+
+
+def _tables(psnr: dict, params: dict, single_gain: dict, complex_gain: dict):
+    ds = pd.DataFrame({"PSNR": psnr, "status": "ok"})
+    compute = pd.DataFrame({"parameters": params})
+    cmp = pd.DataFrame({"PSNR single gain": single_gain, "PSNR complex gain": complex_gain})
+    return ds, compute, cmp
+
+
+def test_survey_conclusions_follow_the_numbers():
+    from colorsurvey.benchmark import survey_conclusions
+
+    base = {"gray": 24.0, "mean-ab": 24.5}
+    # bigger is better, strictly: the survey's remark (a) is contradicted
+    ds, compute, cmp = _tables({**base, "a": 25.0, "b": 26.0, "c": 27.0, "d": 28.0},
+                               {"gray": 0, "mean-ab": 0, "a": 1e3, "b": 1e4, "c": 1e5, "d": 1e6},
+                               {"gray": 0, "a": 1.0, "b": 2.0, "c": 3.0}, {"gray": 0, "a": 0.5, "b": 1.0, "c": 4.0})
+    (a, b) = survey_conclusions(ds, compute, cmp)
+    assert a["verdict"] == "disagrees" and "+1.00" in a["evidence"] and "d (1.00 M" in a["evidence"]
+    assert b["verdict"] == "agrees" and b["evidence"].startswith("2 of 3")
+    # size unrelated to score, complex scenes no harder
+    ds, compute, cmp = _tables({**base, "a": 28.0, "b": 25.0, "c": 27.0, "d": 26.0},
+                               {"gray": 0, "mean-ab": 0, "a": 1e3, "b": 1e4, "c": 1e5, "d": 1e6},
+                               {"a": 1.0, "b": 2.0}, {"a": 1.5, "b": 2.5})
+    (a, b) = survey_conclusions(ds, compute, cmp)
+    assert a["verdict"] == "agrees" and b["verdict"] == "disagrees"
+    # too few learned methods: say so
+    ds, compute, _ = _tables({**base, "a": 25.0}, {"gray": 0, "mean-ab": 0, "a": 10}, {}, {})
+    assert survey_conclusions(ds, compute, None)[0]["verdict"] == "cannot tell"
