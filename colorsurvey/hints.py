@@ -224,15 +224,23 @@ def _stamp(mask: torch.Tensor, ys: torch.Tensor, xs: torch.Tensor, width: int) -
     mask[y.reshape(-1), x.reshape(-1)] = True
 
 
+def _log_uniform(g: torch.Generator, cap: int) -> int:
+    """A count spread evenly on a log scale over 0..cap: floor((cap + 1) ** u) - 1, u ~ U(0, 1)."""
+    return min(cap, int((cap + 1) ** float(torch.rand((), generator=g, dtype=torch.float64))) - 1)
+
+
 def simulate_strokes(ab: torch.Tensor, *, num_strokes: int | None = None, p: float = 0.25,
+                     law: str = "geometric", cap: int = 100,
                      segments: tuple[int, int] = (1, 3), widths: Sequence[int] = (1, 2, 3),
                      length: tuple[float, float] = (1 / 16, 1 / 5), seed: int | None = None,
                      generator: torch.Generator | None = None, seeds: Sequence[int] | None = None,
                      smooth: int = 5) -> tuple[torch.Tensor, torch.Tensor]:
     """Colour strokes drawn from the ground truth, for Scribbler-style training.
 
-    Per image: the number of strokes is geometric with parameter ``p`` (mean (1 - p)/p = 3)
-    unless ``num_strokes`` is given; each stroke starts around the image centre (the same law as
+    Per image: the number of strokes is ``num_strokes`` when given, else drawn by ``law``:
+    ``"geometric"`` with parameter ``p`` (mean (1 - p)/p = 3) or ``"log-uniform"`` over 0..``cap``
+    (as many images with 1-10 strokes as with 10-100: a network trained so still works when a
+    user draws many); each stroke starts around the image centre (the same law as
     the point hints), has 1-3 straight segments in random directions, each 1/16-1/5 of the image
     side long, and is 1-3 px wide. Its pixels carry the local colour: the ground truth's ab
     averaged over a ``smooth`` x ``smooth`` window. Returns ``(hints, mask)`` like
@@ -244,7 +252,14 @@ def simulate_strokes(ab: torch.Tensor, *, num_strokes: int | None = None, p: flo
     side = min(H, W)
     for i in range(B):
         g = gens[i]
-        n = _geometric(p, g, 100) if num_strokes is None else int(num_strokes)
+        if num_strokes is not None:
+            n = int(num_strokes)
+        elif law == "geometric":
+            n = _geometric(p, g, cap)
+        elif law == "log-uniform":
+            n = _log_uniform(g, cap)
+        else:
+            raise ValueError(f"unknown stroke-count law {law!r}; use 'geometric' or 'log-uniform'")
         for _ in range(n):
             y = float(torch.clamp((H / 2) + torch.randn((), generator=g, dtype=torch.float64) * H / 4, 0, H - 1))
             x = float(torch.clamp((W / 2) + torch.randn((), generator=g, dtype=torch.float64) * W / 4, 0, W - 1))

@@ -212,6 +212,21 @@ def test_strokes_carry_the_local_colour():
     assert hints[~on].abs().max() == 0
 
 
+def test_stroke_counts_follow_the_chosen_law():
+    g = torch.Generator().manual_seed(0)
+    lu = torch.tensor([H._log_uniform(g, 100) for _ in range(4000)], dtype=torch.float64)
+    assert lu.min() == 0 and lu.max() <= 100 and lu.max() >= 90
+    # log-uniform over 0..100: P(n <= 9) = ln 11 / ln 101 = 0.52, P(n >= 50) = 1 - ln 51 / ln 101 = 0.15
+    assert abs(float((lu <= 9).double().mean()) - math.log(11) / math.log(101)) < 0.03
+    assert abs(float((lu >= 50).double().mean()) - (1 - math.log(51) / math.log(101))) < 0.03
+    ab = torch.zeros(64, 2, 32, 32)
+    geo = H.simulate_strokes(ab + 10.0, seed=3)[1].flatten(1).sum(1)
+    many = H.simulate_strokes(ab + 10.0, seed=3, law="log-uniform")[1].flatten(1).sum(1)
+    assert many.mean() > 2 * geo.mean()        # more strokes drawn on average (mean 3 vs about 20)
+    with pytest.raises(ValueError, match="stroke-count law"):
+        H.simulate_strokes(ab, law="poisson")
+
+
 def test_line_art_sketch_and_gradient_maps():
     L = torch.full((1, 1, 32, 32), 90.0)
     L[..., 8:24, 8:24] = 30.0

@@ -106,6 +106,7 @@ class UserGuidedModel(ColorizationModel):
 
     hint_kind = "points"
     hint_p = 0.125               # geometric parameter of the hint count (Zhang et al.)
+    stroke_law = "geometric"     # stroke-count law in training (strokes only; see hints.simulate_strokes)
 
     def __init__(self):
         super().__init__()
@@ -119,7 +120,8 @@ class UserGuidedModel(ColorizationModel):
         """Simulated user input for a batch: ``{"hints", "mask"}`` drawn from the ground truth."""
         ab = batch["ab"]
         if self.hint_kind == "strokes":
-            hints, mask = H.simulate_strokes(ab, num_strokes=num_points, seeds=seeds, seed=seed)
+            hints, mask = H.simulate_strokes(ab, num_strokes=num_points, seeds=seeds, seed=seed,
+                                             law=self.stroke_law)
         else:
             hints, mask = H.simulate_hints(ab, p=self.hint_p, num_points=num_points, seeds=seeds, seed=seed)
         return {"hints": hints, "mask": mask}
@@ -295,8 +297,10 @@ class Scribbler(UserGuidedModel):
         substitutions=(
             "Sketches are the edges of the gray image (Sobel magnitude, soft-thresholded) instead of "
             "the paper's boundary-detector / synthetic sketches; strokes are simulated from the ground "
-            "truth as short polylines (1-3 segments, 1-3 px wide, geometric count with mean 3) carrying "
-            "the local colour (5x5 mean ab). The network predicts ab only and is combined with the input "
+            "truth as short polylines (1-3 segments, 1-3 px wide) carrying the local colour (5x5 mean ab); "
+            "their number in training is log-uniform over 0-100 (ours: with a geometric count of mean 3, "
+            "the cpu-profile network fell from 29.9 dB PSNR without strokes to 25.6 dB with 100; "
+            "log-uniform: 29.8 / 29.7 dB). The network predicts ab only and is combined with the input "
             "L (the paper synthesises the whole RGB image from the sketch, so it never sees L; set "
             "gray_input=True to also feed L). Widths are ours (32-64-128-256 at 'paper'); decoder "
             "stages add the encoder's features at equal resolution (a skip we add for brief training). "
@@ -309,6 +313,7 @@ class Scribbler(UserGuidedModel):
         "smoke": dict(width=8, blocks=2),
     }
     hint_kind = "strokes"
+    stroke_law = "log-uniform"   # as many training images with 10-100 strokes as with 1-10
 
     def __init__(self, width: int = 32, blocks: int = 7, gray_input: bool = False, adv_weight: float = 0.01,
                  lr: float = 1e-3, d_width: int | None = None):
