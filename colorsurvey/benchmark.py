@@ -34,6 +34,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import torch
 
 from . import models
 from .evaluate import (TABLE_METRICS, compute_row, evaluate, per_category_table,
@@ -189,7 +190,7 @@ class Benchmark:
         if df.drop(columns=["index", "category"]).isna().any().any():
             raise FloatingPointError("evaluation produced NaN metrics")
         info = {"steps": r.step, "seconds": r.seconds, "images_per_s": r.images_per_second, "size": size,
-                "device": str(self.device)}
+                "device": str(self.device), "cpu_threads": torch.get_num_threads()}
         cdir.mkdir(parents=True, exist_ok=True)
         if self.complex_set is not None:
             with _automatic(model):
@@ -347,7 +348,10 @@ def survey_conclusions(dataset_table: pd.DataFrame, compute: pd.DataFrame | None
                         "evidence": f"only {len(learned)} learned method(s) in this run; need at least 3"})
     col_s, col_c = f"{metric} single gain", f"{metric} complex gain"
     if complex_cmp is not None and col_s in complex_cmp:
-        g = complex_cmp.drop(index=[b for b in baselines if b in complex_cmp.index]).dropna(subset=[col_s, col_c])
+        skip = set(baselines)
+        if compute is not None and "parameters" in compute:   # no parameters: nothing learned (e.g. propagation)
+            skip |= {m for m in compute.index if not compute.loc[m, "parameters"] > 0}
+        g = complex_cmp.drop(index=[m for m in skip if m in complex_cmp.index]).dropna(subset=[col_s, col_c])
         if len(g):
             worse = int((g[col_c] < g[col_s]).sum())
             evidence = (f"{worse} of {len(g)} methods gain less over gray on the complex scenes; mean gain "

@@ -242,5 +242,6 @@ def compute_row(model: ColorizationModel, train_images_per_s: float | None = Non
         "train img/s": train_images_per_s,
         f"infer ms@{size}": inference_ms(model, size, device, repeats),
         "device": str(pick_device(str(device) if device is not None else None)),
+        "CPU threads": torch.get_num_threads(),   # timings on a CPU scale with these
     }
     return row

@@ -126,6 +126,11 @@ def test_survey_conclusions_follow_the_numbers():
                                {"a": 1.0, "b": 2.0}, {"a": 1.5, "b": 2.5})
     (a, b) = survey_conclusions(ds, compute, cmp)
     assert a["verdict"] == "agrees" and b["verdict"] == "disagrees"
+    # a method with no parameters (hint propagation at 0 hints) learned nothing: not counted in (b)
+    ds, compute, cmp = _tables({**base, "a": 25.0, "b": 26.0, "c": 27.0, "prop": 24.0},
+                               {"gray": 0, "mean-ab": 0, "a": 1e3, "b": 1e4, "c": 1e5, "prop": 0},
+                               {"a": 1.0, "prop": 0.0}, {"a": 0.5, "prop": 0.0})
+    assert survey_conclusions(ds, compute, cmp)[1]["evidence"].startswith("1 of 1")
     # too few learned methods: say so
     ds, compute, _ = _tables({**base, "a": 25.0}, {"gray": 0, "mean-ab": 0, "a": 10}, {}, {})
     assert survey_conclusions(ds, compute, None)[0]["verdict"] == "cannot tell"
