@@ -327,9 +327,21 @@ def survey_conclusions(dataset_table: pd.DataFrame, compute: pd.DataFrame | None
     sizes": each learned method's ``metric`` gain over the gray baseline on the single-object
     split against the several-small-object split. *agrees* when most methods gain less on the
     complex scenes.
+
+    Either verdict needs methods that learned colour: when the learned methods do not beat the
+    gray baseline on average (a smoke run, say), both remarks get "cannot tell".
     """
     out = []
     ok = dataset_table[dataset_table["status"] == "ok"] if "status" in dataset_table.columns else dataset_table
+    if "gray" in ok.index and metric in ok and compute is not None and "parameters" in compute:
+        learned = [m for m in compute.index if m in ok.index and m not in baselines and compute.loc[m, "parameters"] > 0]
+        gain = float((ok.loc[learned, metric] - ok.loc["gray", metric]).mean()) if learned else float("nan")
+        if not gain > 0:
+            why = (f"the learned methods do not beat the gray baseline (mean {metric} gain {gain:+.2f} dB): "
+                   "train longer (a `cpu` or `brief` profile) before reading anything into the ranking")
+            return [{"remark": r, "verdict": "cannot tell", "evidence": why}
+                    for r in ("(a) more complex models improve the numbers little",
+                              "(b) complex scenes with many small objects are harder")]
     if compute is not None and len(compute) and "parameters" in compute and metric in ok:
         learned = [m for m in compute.index if m in ok.index and m not in baselines
                    and np.isfinite(compute.loc[m, "parameters"]) and compute.loc[m, "parameters"] > 0]

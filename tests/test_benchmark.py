@@ -131,6 +131,11 @@ def test_survey_conclusions_follow_the_numbers():
                                {"gray": 0, "mean-ab": 0, "a": 1e3, "b": 1e4, "c": 1e5, "prop": 0},
                                {"a": 1.0, "prop": 0.0}, {"a": 0.5, "prop": 0.0})
     assert survey_conclusions(ds, compute, cmp)[1]["evidence"].startswith("1 of 1")
+    # nothing learned colour (a smoke run): no verdict either way
+    ds, compute, cmp = _tables({**base, "a": 23.0, "b": 24.1, "c": 23.5},
+                               {"gray": 0, "mean-ab": 0, "a": 1e3, "b": 1e4, "c": 1e5},
+                               {"a": -1.0, "b": 0.1}, {"a": -2.0, "b": 0.0})
+    assert [c["verdict"] for c in survey_conclusions(ds, compute, cmp)] == ["cannot tell", "cannot tell"]
     # too few learned methods: say so
     ds, compute, _ = _tables({**base, "a": 25.0}, {"gray": 0, "mean-ab": 0, "a": 10}, {}, {})
     assert survey_conclusions(ds, compute, None)[0]["verdict"] == "cannot tell"
