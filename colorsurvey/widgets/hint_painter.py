@@ -21,11 +21,12 @@ zoom, delivers right clicks (``contextmenu``, with the browser's menu suppressed
 prebuilt JupyterLab 4 extension; ipycanvas draws client-side and reports no mouse button. Without
 ipyevents the widget still works with x/y fields and an *add* button.
 
-Latency: every update runs the method once on the whole image. On a CPU, the brief-size
-("small") networks take a few hundred ms at 256 x 256; ``work_size`` runs the network on a
-downscaled copy (hints rasterised at that scale) and upsamples the predicted ab bilinearly —
-colour is smooth, and Zhang et al.'s tool does the same from 256 to full resolution.
-:func:`benchmark_latency` measures one full update.
+Latency: every update runs the method once on the whole image. On a 2-thread CPU, the
+brief-size ("small") networks take 54-71 ms per update at 256 x 256 (measured with
+:func:`benchmark_latency`, which times one full update). Larger images and networks are
+slower: ``work_size`` then runs the network on a downscaled copy (hints rasterised at that
+scale) and upsamples the predicted ab bilinearly — colour is smooth, and Zhang et al.'s tool
+does the same from 256 to full resolution.
 """
 
 from __future__ import annotations
