@@ -10,19 +10,17 @@
 * Helpers open a notebook, run all its cells, wait for an output, and save screenshots under
   ``output/browser/`` (an ignored folder).
 
-``missing()`` says what is not installed (``scripts/ci_browser_deps.sh`` installs it all); tests skip
-on it locally and fail on it in CI (``CI`` set).
+``missing()`` says what is not installed (``scripts/ci_browser_deps.sh`` installs it all);
+``require_browser()`` skips on it locally and fails on it in CI (``CI`` set).
+``notebook_in_browser()`` does the whole set-up for a one-cell notebook:
 
-    with JupyterLab() as lab, Browser() as browser:
-        lab.write_notebook("demo.ipynb", ["print('hello')"])
-        page = browser.page
-        open_notebook(page, lab, "demo.ipynb")
-        run_all_cells(page)
+    with notebook_in_browser("demo", "print('hello')") as (page, browser):
         wait_for_output(page, "text=hello")
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -40,7 +38,7 @@ CHROMIUM = os.environ.get("COLORSURVEY_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--no-first-run"]
 
-__all__ = ["JupyterLab", "Browser", "missing", "free_port", "open_notebook", "run_all_cells",
+__all__ = ["JupyterLab", "Browser", "missing", "require_browser", "notebook_in_browser", "free_port", "open_notebook", "run_all_cells",
            "wait_for_output", "screenshot", "wait_kernel_idle", "pixels", "wait_changed", "CHROMIUM",
            "SCREENSHOTS"]
 
@@ -58,6 +56,18 @@ def missing() -> str | None:
     except ImportError:
         return "jupyterlab is not installed"
     return None
+
+
+def require_browser() -> None:
+    """Skip the calling test when the browser tools are missing — or fail it under CI, where
+    ``scripts/ci_browser_deps.sh`` should have installed them."""
+    import pytest
+
+    why = missing()
+    if why:
+        if os.environ.get("CI"):
+            pytest.fail(f"browser test cannot run in CI: {why}")
+        pytest.skip(why)
 
 
 def free_port() -> int:
@@ -319,3 +329,20 @@ def wait_changed(locator, reference, timeout: float = 30.0, threshold: float = 0
         time.sleep(0.25)
         cur = pixels(locator)
     return cur
+
+
+@contextlib.contextmanager
+def notebook_in_browser(name: str, source: str):
+    """Start JupyterLab and Chromium, write ``source`` as the one cell of ``<name>.ipynb``, open
+    it and run it; yields ``(page, browser)``. An exception inside saves the screenshot
+    ``<name>_failure.png`` before it propagates; both servers are stopped on the way out."""
+    with JupyterLab() as lab, Browser() as browser:
+        lab.write_notebook(f"{name}.ipynb", [source])
+        page = browser.page
+        try:
+            open_notebook(page, lab, f"{name}.ipynb")
+            run_all_cells(page)
+            yield page, browser
+        except BaseException:
+            screenshot(page, f"{name}_failure")
+            raise

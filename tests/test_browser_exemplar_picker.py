@@ -7,7 +7,6 @@ under output/browser/ and stops the servers by PID (tests/jupyter_browser.py). S
 the browser tools are missing, unless CI is set: then it fails.
 """
 
-import os
 import sys
 from pathlib import Path
 
@@ -15,8 +14,8 @@ import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))   # the harness beside this file
-from jupyter_browser import (REPO, Browser, JupyterLab, missing, open_notebook, pixels, run_all_cells,  # noqa: E402
-                             screenshot, wait_changed, wait_for_output)
+from jupyter_browser import (REPO, notebook_in_browser, pixels, require_browser, screenshot,  # noqa: E402
+                             wait_changed, wait_for_output)
 
 NOTEBOOK = """
 import sys, torch
@@ -38,34 +37,22 @@ picker.widget
 
 @pytest.mark.slow
 def test_picking_a_reference_changes_the_result_in_the_browser():
-    why = missing()
-    if why:
-        if os.environ.get("CI"):
-            pytest.fail(f"browser test cannot run in CI: {why}")
-        pytest.skip(why)
-    with JupyterLab() as lab, Browser() as browser:
-        lab.write_notebook("exemplar_picker.ipynb", [NOTEBOOK.format(repo=str(REPO))])
-        page = browser.page
-        try:
-            open_notebook(page, lab, "exemplar_picker.ipynb")
-            run_all_cells(page)
-            result = wait_for_output(page, ".exemplar-result", timeout=180)
-            strip = page.locator(".exemplar-strip").first
-            page.wait_for_function("() => { const i = document.querySelector('.exemplar-result img, img.exemplar-result');"
-                                   " return i && i.complete && i.naturalWidth > 0; }", timeout=30000)
-            first_result, first_strip = pixels(result), pixels(strip)
-            screenshot(page, "exemplar_picker_before")
+    require_browser()
+    with notebook_in_browser("exemplar_picker", NOTEBOOK.format(repo=str(REPO))) as (page, _browser):
+        result = wait_for_output(page, ".exemplar-result", timeout=180)
+        strip = page.locator(".exemplar-strip").first
+        page.wait_for_function("() => { const i = document.querySelector('.exemplar-result img, img.exemplar-result');"
+                               " return i && i.complete && i.naturalWidth > 0; }", timeout=30000)
+        first_result, first_strip = pixels(result), pixels(strip)
+        screenshot(page, "exemplar_picker_before")
 
-            # a reference of another category (the last gallery button): other colours
-            buttons = page.locator("button.exemplar-pick")
-            assert buttons.count() >= 3
-            buttons.nth(buttons.count() - 1).click()
-            after_strip = wait_changed(strip, first_strip)
-            after_result = wait_changed(result, first_result, timeout=10)
-            shot = screenshot(page, "exemplar_picker_after")
-        except Exception:
-            screenshot(page, "exemplar_picker_failure")
-            raise
+        # a reference of another category (the last gallery button): other colours
+        buttons = page.locator("button.exemplar-pick")
+        assert buttons.count() >= 3
+        buttons.nth(buttons.count() - 1).click()
+        after_strip = wait_changed(strip, first_strip)
+        after_result = wait_changed(result, first_result, timeout=10)
+        shot = screenshot(page, "exemplar_picker_after")
         assert shot.exists()
         assert np.abs(after_strip - first_strip).mean() > 0.5, "picking a reference did not change the shown colours"
         assert np.abs(after_result - first_result).mean() > 0.5, "picking a reference did not change the result"

@@ -12,7 +12,6 @@ an untrained network changes the picture by a grey level or two. The networks ar
 the same callbacks headlessly in tests/test_hint_painter.py.
 """
 
-import os
 import sys
 from pathlib import Path
 
@@ -20,8 +19,8 @@ import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))   # the harness beside this file
-from jupyter_browser import (REPO, Browser, JupyterLab, missing, open_notebook, pixels, run_all_cells,  # noqa: E402
-                             screenshot, wait_changed, wait_for_output)
+from jupyter_browser import (REPO, notebook_in_browser, pixels, require_browser, screenshot,  # noqa: E402
+                             wait_changed, wait_for_output)
 
 NOTEBOOK = """
 import sys, torch
@@ -40,43 +39,31 @@ hp.widget
 
 @pytest.mark.slow
 def test_click_and_pick_a_colour_changes_the_result_in_the_browser():
-    why = missing()
-    if why:
-        if os.environ.get("CI"):
-            pytest.fail(f"browser test cannot run in CI: {why}")
-        pytest.skip(why)
+    require_browser()
     out = REPO / "output" / "browser"
-    with JupyterLab() as lab, Browser() as browser:
-        lab.write_notebook("hint_painter.ipynb", [NOTEBOOK.format(repo=str(REPO), out=str(out / "saved"))])
-        page = browser.page
-        try:
-            open_notebook(page, lab, "hint_painter.ipynb")
-            run_all_cells(page)
-            canvas = wait_for_output(page, "img.hp-canvas", timeout=90)
-            result = wait_for_output(page, "img.hp-result", timeout=30)
-            page.wait_for_function("() => { const i = document.querySelector('img.hp-result');"
-                                   " return i && i.complete && i.naturalWidth > 0; }", timeout=30000)
-            status = page.locator(".hp-status").first
-            assert "0 hint(s)" in status.inner_text()
-            before = pixels(result)
-            screenshot(page, "hint_painter_before")
+    with notebook_in_browser("hint_painter", NOTEBOOK.format(repo=str(REPO), out=str(out / "saved"))) as (page, browser):
+        canvas = wait_for_output(page, "img.hp-canvas", timeout=90)
+        result = wait_for_output(page, "img.hp-result", timeout=30)
+        page.wait_for_function("() => { const i = document.querySelector('img.hp-result');"
+                               " return i && i.complete && i.naturalWidth > 0; }", timeout=30000)
+        status = page.locator(".hp-status").first
+        assert "0 hint(s)" in status.inner_text()
+        before = pixels(result)
+        screenshot(page, "hint_painter_before")
 
-            # click on the object: the kernel adds a hint (the status line counts it)
-            canvas.click(position={"x": 128, "y": 140})
-            page.wait_for_function("() => document.querySelector('.hp-status').innerText.includes('1 hint(s)')",
-                                   timeout=30000)
-            after_click = pixels(result)
+        # click on the object: the kernel adds a hint (the status line counts it)
+        canvas.click(position={"x": 128, "y": 140})
+        page.wait_for_function("() => document.querySelector('.hp-status').innerText.includes('1 hint(s)')",
+                               timeout=30000)
+        after_click = pixels(result)
 
-            # pick a saturated green in the colour picker
-            picker = page.locator(".hp-color input[type='color']").first
-            picker.fill("#10c020")
-            page.wait_for_function("() => document.querySelector('.hp-message').innerText.includes('ab =')",
-                                   timeout=30000)
-            after = wait_changed(result, after_click)
-            shot = screenshot(page, "hint_painter_after")
-        except Exception:
-            screenshot(page, "hint_painter_failure")
-            raise
+        # pick a saturated green in the colour picker
+        picker = page.locator(".hp-color input[type='color']").first
+        picker.fill("#10c020")
+        page.wait_for_function("() => document.querySelector('.hp-message').innerText.includes('ab =')",
+                               timeout=30000)
+        after = wait_changed(result, after_click)
+        shot = screenshot(page, "hint_painter_after")
         assert shot.exists()
         assert np.abs(after - after_click).mean() > 0.5, "picking a colour did not change the shown result"
         assert np.abs(after - before).mean() > 0.5, "the shown result is the same as before any hint"
