@@ -94,15 +94,6 @@ class BenchmarkResult:
         return df
 
 
-def _automatic(model):
-    """User-guided methods are scored without user input (0 hints), as the survey ran them, so
-    their rows compare with the automatic methods'; notebook 02 plots PSNR against hints."""
-    import contextlib
-
-    budget = getattr(model, "hint_budget", None)
-    return budget(0) if budget is not None else contextlib.nullcontext()
-
-
 def _cache_key(method: str, size: str, profile: Profile, seed: int, data: str) -> str:
     spec = json.dumps({"method": method, "size": size, "profile": profile.as_dict(), "seed": seed,
                        "data": data}, sort_keys=True)
@@ -185,7 +176,7 @@ class Benchmark:
         model = self.create(key, seed=seed)
         r = train(model, self.train_set, steps=P.steps, batch_size=P.batch_size, device=self.device, seed=seed,
                   checkpoint=cdir / "checkpoint", progress=self.progress)
-        with _automatic(model):
+        with model.hint_budget(0):   # no user input, as the survey ran them
             df = evaluate(model, self.test_set, limit=P.eval_images, device=self.device, progress=self.progress)
         if df.drop(columns=["index", "category"]).isna().any().any():
             raise FloatingPointError("evaluation produced NaN metrics")
@@ -193,7 +184,7 @@ class Benchmark:
                 "device": str(self.device), "cpu_threads": torch.get_num_threads()}
         cdir.mkdir(parents=True, exist_ok=True)
         if self.complex_set is not None:
-            with _automatic(model):
+            with model.hint_budget(0):   # no user input, as the survey ran them
                 cm = evaluate(model, self.complex_set, device=self.device, progress=False)
             _atomic_write(cdir / "complex.csv", cm.to_csv(index=False))
             result.complex_metrics.setdefault(key, cm)
@@ -220,7 +211,7 @@ class Benchmark:
                 result.official[label] = f"not available: {type(e).__name__}: {str(e).splitlines()[0]}"
                 continue
             try:
-                with _automatic(model):
+                with model.hint_budget(0):   # no user input, as the survey ran them
                     df = evaluate(model, self.test_set, limit=self.profile.eval_images, device=self.device,
                                   progress=self.progress)
             except Exception as e:
@@ -283,13 +274,17 @@ class Benchmark:
         if result.compute is not None and len(result.compute):
             _atomic_write(tdir / "compute.csv", result.compute.to_csv())
             _atomic_write(tdir / "compute.html", result.compute.to_html(float_format=lambda v: f"{v:.3f}"))
-        cmp = self.complex_comparison(result) if result.complex_metrics else None
-        if cmp is not None:
-            _atomic_write(tdir / "complex_scenes.csv", cmp.to_csv())
-        _atomic_write(tdir / "conclusions.json", json.dumps(survey_conclusions(ds, result.compute, cmp), indent=1))
+        if result.complex_metrics:
+            _atomic_write(tdir / "complex_scenes.csv", self.complex_comparison(result).to_csv())
+        _atomic_write(tdir / "conclusions.json", json.dumps(self.conclusions(result), indent=1))
         _atomic_write(tdir / "official.json", json.dumps(result.official, indent=1))
         paths["dataset_level"] = tdir / "dataset_level.csv"
         return paths
+
+    def conclusions(self, result: BenchmarkResult) -> list[dict]:
+        """The survey's two closing remarks judged on ``result`` (:func:`survey_conclusions`)."""
+        cmp = self.complex_comparison(result) if result.complex_metrics else None
+        return survey_conclusions(result.dataset_table(), result.compute, cmp)
 
     def complex_comparison(self, result: BenchmarkResult) -> pd.DataFrame:
         """Dataset-level PSNR / ab-PSNR on single-object vs several-small-object scenes.
@@ -331,20 +326,21 @@ def survey_conclusions(dataset_table: pd.DataFrame, compute: pd.DataFrame | None
     Either verdict needs methods that learned colour: when the learned methods do not beat the
     gray baseline on average (a smoke run, say), both remarks get "cannot tell".
     """
-    out = []
+    A, B = ("(a) more complex models improve the numbers little",
+            "(b) complex scenes with many small objects are harder")
     ok = dataset_table[dataset_table["status"] == "ok"] if "status" in dataset_table.columns else dataset_table
-    if "gray" in ok.index and metric in ok and compute is not None and "parameters" in compute:
-        learned = [m for m in compute.index if m in ok.index and m not in baselines and compute.loc[m, "parameters"] > 0]
+    has_params = compute is not None and len(compute) > 0 and "parameters" in compute
+    # the learned methods: those with parameters (propagation and the baselines learn nothing)
+    learned = [m for m in compute.index if m in ok.index and m not in baselines
+               and np.isfinite(compute.loc[m, "parameters"]) and compute.loc[m, "parameters"] > 0] if has_params else []
+    out = []
+    if "gray" in ok.index and metric in ok and has_params:
         gain = float((ok.loc[learned, metric] - ok.loc["gray", metric]).mean()) if learned else float("nan")
         if not gain > 0:
             why = (f"the learned methods do not beat the gray baseline (mean {metric} gain {gain:+.2f} dB): "
                    "train longer (a `cpu` or `brief` profile) before reading anything into the ranking")
-            return [{"remark": r, "verdict": "cannot tell", "evidence": why}
-                    for r in ("(a) more complex models improve the numbers little",
-                              "(b) complex scenes with many small objects are harder")]
-    if compute is not None and len(compute) and "parameters" in compute and metric in ok:
-        learned = [m for m in compute.index if m in ok.index and m not in baselines
-                   and np.isfinite(compute.loc[m, "parameters"]) and compute.loc[m, "parameters"] > 0]
+            return [{"remark": r, "verdict": "cannot tell", "evidence": why} for r in (A, B)]
+    if has_params and metric in ok:
         if len(learned) >= 3:
             x = compute.loc[learned, "parameters"].astype(float)
             y = ok.loc[learned, metric].astype(float)
@@ -353,23 +349,19 @@ def survey_conclusions(dataset_table: pd.DataFrame, compute: pd.DataFrame | None
             evidence = (f"Spearman rho(parameters, {metric}) = {rho:+.2f} over {len(learned)} learned methods; the "
                         f"largest, {big} ({x[big] / 1e6:.2f} M parameters), scores {y[big]:.2f} dB; the best, "
                         f"{best} ({x[best] / 1e6:.2f} M), {y[best]:.2f} dB")
-            out.append({"remark": "(a) more complex models improve the numbers little",
-                        "verdict": "agrees" if rho < 0.5 else "disagrees", "evidence": evidence})
+            out.append({"remark": A, "verdict": "agrees" if rho < 0.5 else "disagrees", "evidence": evidence})
         else:
-            out.append({"remark": "(a) more complex models improve the numbers little", "verdict": "cannot tell",
+            out.append({"remark": A, "verdict": "cannot tell",
                         "evidence": f"only {len(learned)} learned method(s) in this run; need at least 3"})
     col_s, col_c = f"{metric} single gain", f"{metric} complex gain"
     if complex_cmp is not None and col_s in complex_cmp:
-        skip = set(baselines)
-        if compute is not None and "parameters" in compute:   # no parameters: nothing learned (e.g. propagation)
-            skip |= {m for m in compute.index if not compute.loc[m, "parameters"] > 0}
-        g = complex_cmp.drop(index=[m for m in skip if m in complex_cmp.index]).dropna(subset=[col_s, col_c])
+        rows = [m for m in complex_cmp.index if (m in learned if has_params else m not in baselines)]
+        g = complex_cmp.loc[rows].dropna(subset=[col_s, col_c])
         if len(g):
             worse = int((g[col_c] < g[col_s]).sum())
             evidence = (f"{worse} of {len(g)} methods gain less over gray on the complex scenes; mean gain "
                         f"{g[col_s].mean():+.2f} dB (single object) vs {g[col_c].mean():+.2f} dB (2-4 small objects)")
-            out.append({"remark": "(b) complex scenes with many small objects are harder",
-                        "verdict": "agrees" if worse > len(g) / 2 else "disagrees", "evidence": evidence})
+            out.append({"remark": B, "verdict": "agrees" if worse > len(g) / 2 else "disagrees", "evidence": evidence})
     return out
 
 

@@ -15,7 +15,6 @@ import argparse
 import json
 import sys
 import time
-from pathlib import Path
 
 
 def _cmd_list(args) -> int:
@@ -76,7 +75,7 @@ def _cmd_benchmark(args) -> int:
         print(result.dataset_table().round(3).to_string())
     for label, status in result.official.items():
         print(f"{label}: {status}")
-    for c in json.loads((Path(out) / "tables" / "conclusions.json").read_text()):
+    for c in bench.conclusions(result):
         print(f"survey remark {c['remark']}: {c['verdict']} ({c['evidence']})")
     print(f"{result.trained} runs trained now, the rest from cache; {time.perf_counter() - t0:.0f} s; tables in {out}/tables")
     return 1 if result.failures else 0

@@ -204,10 +204,13 @@ def count_gflops(model: ColorizationModel, size: int = 256) -> float:
     from torch.utils.flop_counter import FlopCounterMode
 
     device = next(iter(model.parameters()), torch.empty(0)).device
-    model.eval()
-    L, cond = _example_inputs(model, size, device)
-    with FlopCounterMode(display=False) as fc:
-        model.colorize(L, **cond)
+    model.cpu().eval()
+    try:
+        L, cond = _example_inputs(model, size, torch.device("cpu"))
+        with FlopCounterMode(display=False) as fc:
+            model.colorize(L, **cond)
+    finally:
+        model.to(device)                  # back where the caller had it
     return fc.get_total_flops() / 1e9
 
 
@@ -238,7 +241,7 @@ def compute_row(model: ColorizationModel, train_images_per_s: float | None = Non
         "method": model.card.key,
         "size": model.size_name,
         "parameters": count_parameters(model),
-        f"GFLOPs@{size}": count_gflops(model.cpu(), size),
+        f"GFLOPs@{size}": count_gflops(model, size),
         "train img/s": train_images_per_s,
         f"infer ms@{size}": inference_ms(model, size, device, repeats),
         "device": str(pick_device(str(device) if device is not None else None)),

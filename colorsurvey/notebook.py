@@ -117,15 +117,16 @@ def setup(profile: str | None = None, data: str | None = None, output_dir: str |
 
 
 def describe(model: models.ColorizationModel, size: int = 256) -> pd.DataFrame:
-    """Architecture summary: parameters per top-level block, and the total with GFLOPs at
-    ``size`` x ``size`` (counted on the CPU by :func:`colorsurvey.evaluate.count_gflops`)."""
+    """Architecture summary: parameters per top-level block (and whether they train: "yes",
+    "frozen", or how many do), and the total with GFLOPs at ``size`` x ``size`` (counted on the
+    CPU by :func:`colorsurvey.evaluate.count_gflops`)."""
     from .evaluate import count_gflops
 
-    rows = [{"block": name, "type": type(mod).__name__, "parameters": models.count_parameters(mod)}
-            for name, mod in model.named_children()]
-    device = next(iter(model.parameters()), torch.empty(0)).device
-    gflops = count_gflops(model.cpu(), size)
-    model.to(device)
-    rows.append({"block": "total", "type": type(model).__name__, "parameters": models.count_parameters(model),
-                 f"GFLOPs@{size}": round(gflops, 3)})
+    def row(name, mod):
+        n, t = models.count_parameters(mod), models.count_parameters(mod, trainable_only=True)
+        return {"block": name, "type": type(mod).__name__, "parameters": n,
+                "trainable": "frozen" if n and not t else ("yes" if t == n else f"{t:,}")}
+
+    rows = [row(name, mod) for name, mod in model.named_children()]
+    rows.append({**row("total", model), f"GFLOPs@{size}": round(count_gflops(model, size), 3)})
     return pd.DataFrame(rows).set_index("block")

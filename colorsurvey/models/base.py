@@ -21,6 +21,7 @@ whatever auxiliary signals the data source provides (``"mask"``, ``"depth"``, ``
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import asdict, dataclass, field
 from typing import Any, ClassVar
 
@@ -102,6 +103,13 @@ class ColorizationModel(nn.Module):
         from the ground truth, an exemplar, a caption...).
         """
         return {}
+
+    @contextlib.contextmanager
+    def hint_budget(self, k: int | None, give_global: bool | None = None):
+        """Evaluate with exactly ``k`` simulated user hints. Methods without user input have
+        nothing to limit: a no-op here, so callers need not ask which kind a model is
+        (user-guided methods override it)."""
+        yield self
 
     def example_conditions(self, L: torch.Tensor) -> dict:
         """Stand-in conditioning inputs at L's size, for timing and FLOP counts

@@ -45,8 +45,7 @@ from .registry import register
 from .vgg import LEVELS, VGG19Features, get_vgg19
 
 __all__ = ["DeepExemplar", "FastDeepExemplar", "InstanceAware", "adain", "correspondence",
-           "ExemplarModel", "boxes_from_batch", "INSTANCE_WIDTHS", "stage_split", "parts_table",
-           "inference_ms"]
+           "ExemplarModel", "boxes_from_batch", "INSTANCE_WIDTHS", "stage_split"]
 
 #: Su et al.'s 13 layers at the widths the survey lists.
 INSTANCE_WIDTHS = (64, 128, 256, 512, 512, 512, 512, 256, 256, 128, 128, 128, 128)
@@ -959,22 +958,3 @@ def stage_split(total_steps: int, fractions: Sequence[float] = (0.4, 0.3, 0.3)) 
     a = max(1, round(total * fractions[0]))
     b = max(1, round(total * fractions[1]))
     return a, b, max(1, total - a - b)
-
-
-def parts_table(model: nn.Module) -> list[dict]:
-    """One row per top-level part of a model: parameters, trainable or frozen."""
-    rows = []
-    for name, child in model.named_children():
-        n = sum(p.numel() for p in child.parameters())
-        t = sum(p.numel() for p in child.parameters() if p.requires_grad)
-        rows.append({"part": name, "type": type(child).__name__, "parameters": n,
-                     "trainable": "frozen" if n and not t else ("yes" if t == n else f"{t:,}")})
-    return rows
-
-
-def inference_ms(model: ColorizationModel, size: int = 256, device=None, repeats: int = 3) -> float:
-    """Median ms of one ``colorize`` at size x size with the method's condition (a reference
-    image; two boxes, fused, for instance-aware): :func:`colorsurvey.evaluate.inference_ms`."""
-    from ..evaluate import inference_ms as _inference_ms
-
-    return _inference_ms(model, size, device, repeats)

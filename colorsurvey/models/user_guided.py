@@ -987,11 +987,7 @@ def psnr_vs_hints(methods: dict, dataset, budgets=HINT_BUDGETS, limit: int | Non
     rows = []
     for name, model in methods.items():
         for k in budgets:
-            if isinstance(model, UserGuidedModel):
-                with model.hint_budget(int(k)):
-                    df = evaluate(model, dataset, limit=limit, device=device, batch_size=batch_size,
-                                  progress=progress, metrics=("psnr", "ssim"))
-            else:
+            with model.hint_budget(int(k)):     # a no-op for the automatic reference methods
                 df = evaluate(model, dataset, limit=limit, device=device, batch_size=batch_size,
                               progress=progress, metrics=("psnr", "ssim"))
             rows.append({"method": name, "hints": int(k), "psnr": float(df.psnr.mean()),

@@ -40,9 +40,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..color import lab_to_rgb, merge_lab, rgb_to_lab
+from ..color import gray_rgb_from_L, lab_to_rgb, merge_lab, rgb_to_lab
 from ..hints import rasterize_points
-from .explorers import png_bytes
+from ..models.user_guided import in_gamut
+from .explorers import _upscale, png_bytes
 
 __all__ = ["HintPainter", "benchmark_latency", "clamp_to_gamut", "parse_color"]
 
@@ -53,24 +54,16 @@ _ERR = "<span style='color:#b00'>{}</span>"
 # Colour helpers
 # --------------------------------------------------------------------------------------
 
-def _in_gamut(L: float, a: float, b: float, tol: float = 1e-3) -> bool:
-    rgb = lab_to_rgb(torch.tensor([float(L), float(a), float(b)]).view(3, 1, 1), clip=False).flatten()
-    return bool(((rgb >= -tol) & (rgb <= 1 + tol)).all())
-
-
 def clamp_to_gamut(L: float, a: float, b: float) -> tuple[float, float, bool]:
     """(a, b) if it is displayable at lightness L, else the most saturated colour of the same hue
-    that is (chroma scaled down by bisection). Returns (a, b, clamped?)."""
-    if _in_gamut(L, a, b):
+    that is (the chroma scaled down, to 1/1024, in one batched gamut test). Returns (a, b, clamped?)."""
+    ab = torch.tensor([[float(a), float(b)]])
+    if bool(in_gamut(L, ab)[0]):
         return float(a), float(b), False
-    lo, hi = 0.0, 1.0
-    for _ in range(20):
-        mid = (lo + hi) / 2
-        if _in_gamut(L, a * mid, b * mid):
-            lo = mid
-        else:
-            hi = mid
-    return float(a * lo), float(b * lo), True
+    scales = torch.linspace(0.0, 1.0, 1025)
+    ok = in_gamut(L, ab * scales[:, None])
+    s = float(scales[int(torch.nonzero(~ok)[0]) - 1]) if (~ok).any() else 1.0   # last scale before leaving
+    return float(a) * s, float(b) * s, True
 
 
 def parse_color(value) -> tuple[float, float, float]:
@@ -154,14 +147,14 @@ class HintPainter:
         self.history: list[tuple[list[dict], int | None]] = []
         self.message = ""
         self.last_ms = float("nan")
-        self.timings: list[float] = []
         self.saved = 0
         self._ab: torch.Tensor | None = None
         self._drag: dict | None = None
         self._ui: dict = {}
         self._last_suggestions: list = []
         self._sugg_cache: tuple | None = None
-        self._gray = np.repeat((self.L[0, 0].numpy() / 100.0).clip(0, 1)[..., None], 3, axis=-1).astype(np.float32)
+        # the gray picture of L (as everywhere in the project), at display zoom, drawn once
+        self._gray = _upscale(gray_rgb_from_L(self.L)[0].permute(1, 2, 0).numpy().astype(np.float32), self.zoom)
 
     # -- state ---------------------------------------------------------------------------
     def _snapshot(self) -> None:
@@ -361,7 +354,6 @@ class HintPainter:
             ab = F.interpolate(ab, size=(self.H, self.W), mode="bilinear", align_corners=False)
         self._ab = ab
         self.last_ms = 1000 * (time.perf_counter() - t)
-        self.timings.append(self.last_ms)
         return ab
 
     def suggestions(self, i=None) -> list[tuple[float, float, float]]:
@@ -394,7 +386,7 @@ class HintPainter:
         """The gray image at display zoom with every hint drawn as a square of its colour
         (white and black outline; the selected one outlined in orange). (H*z, W*z, 3) float."""
         z = self.zoom
-        img = self._gray.repeat(z, axis=0).repeat(z, axis=1).copy()
+        img = self._gray.copy()
         Hd, Wd = img.shape[:2]
         for k, p in enumerate(self.points):
             half = max(p["size"] * z, 6) / 2.0
@@ -415,8 +407,7 @@ class HintPainter:
 
     def render_result(self) -> np.ndarray:
         """The colorized image (input L + predicted ab) at display zoom. (H*z, W*z, 3) float."""
-        out = merge_lab(self.L, self.predict())[0].permute(1, 2, 0).numpy()
-        return out.repeat(self.zoom, axis=0).repeat(self.zoom, axis=1)
+        return _upscale(merge_lab(self.L, self.predict())[0].permute(1, 2, 0).numpy(), self.zoom)
 
     def gamut_image(self, i=None, n: int = 121, extent: float = 110.0) -> np.ndarray:
         """The ab plane at the lightness of hint ``i`` (default: selected; else L = 50), as the
