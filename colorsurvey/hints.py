@@ -367,9 +367,7 @@ def overlay(L: torch.Tensor, hints: torch.Tensor, mask: torch.Tensor, outline: b
 
     L = L.float().cpu()
     m = mask.float().cpu()
-    gray = merge_lab(L, torch.zeros(L.shape[0], 2, *L.shape[-2:]))
-    col = merge_lab(L, hints.float().cpu())
-    out = gray * (1 - m) + col * m
+    out = merge_lab(L, hints.float().cpu() * m)        # gray (ab = 0) wherever there is no hint
     if outline:
         ring = (F.max_pool2d(m, 3, stride=1, padding=1) - m).clamp(0, 1)
         out = out * (1 - ring) + 0.1 * ring

@@ -180,11 +180,13 @@ def _to_srgb_array(img: Image.Image) -> np.ndarray:
     return np.asarray(img, dtype=np.uint8)
 
 
-def _open(path: Path, draft: int | None = None) -> tuple[np.ndarray, tuple[int, int]]:
-    """Read ``path`` as sRGB uint8; also return the stored (width, height) before any draft.
+def _open(path, draft: int | None = None, label: str | None = None) -> tuple[np.ndarray, tuple[int, int]]:
+    """Read ``path`` (a path or a binary file object) as sRGB uint8; also return the stored
+    (width, height) before any draft. ``label`` names the source in errors (default: the path).
 
     ``draft`` lets the JPEG decoder downscale by 2/4/8 while keeping both sides >= draft.
     """
+    label = label or str(path)
     try:
         with Image.open(path) as img:
             orig = img.size
@@ -196,9 +198,9 @@ def _open(path: Path, draft: int | None = None) -> tuple[np.ndarray, tuple[int, 
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError,
             Image.DecompressionBombError, TypeError, IndexError, KeyError, struct.error) as e:
         cause = f"{type(e).__name__}: {e}" if str(e) else type(e).__name__
-        raise ImageReadError(f"cannot read image {str(path)!r}: {cause}") from e
+        raise ImageReadError(f"cannot read image {label!r}: {cause}") from e
     if arr.ndim != 3 or arr.shape[2] != 3 or arr.size == 0:
-        raise ImageReadError(f"cannot read image {str(path)!r}: decoded to shape {arr.shape}")
+        raise ImageReadError(f"cannot read image {label!r}: decoded to shape {arr.shape}")
     return arr, orig
 
 

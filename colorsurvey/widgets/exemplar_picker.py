@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 
 from .. import metrics as M
-from ..color import lab_to_rgb, merge_lab
+from ..color import gray_rgb_from_L, lab_to_rgb, merge_lab
 from .explorers import _hstack, _upscale, png_bytes
 
 __all__ = ["ExemplarPicker", "decode_upload", "MIN_UPLOAD_SIDE"]
@@ -46,9 +46,9 @@ def decode_upload(content, size: int) -> tuple[torch.Tensor | None, str]:
     center-cropped to a square and resized. Refused, with a message: empty or huge files,
     files that are not images, images whose shorter side is under ``MIN_UPLOAD_SIDE``.
     """
-    from PIL import Image, ImageOps
+    from PIL import Image
 
-    from ..data.real import _to_srgb_array
+    from ..data.real import ImageReadError, _open, _resize_square
 
     try:
         data = bytes(content)
@@ -59,26 +59,15 @@ def decode_upload(content, size: int) -> tuple[torch.Tensor | None, str]:
     if len(data) > MAX_UPLOAD_BYTES:
         return None, f"the uploaded file is too large ({len(data) / 2 ** 20:.0f} MB; at most {MAX_UPLOAD_BYTES // 2 ** 20} MB)"
     try:
-        with Image.open(io.BytesIO(data)) as img:
-            img.load()
-            img = ImageOps.exif_transpose(img)
-            w, h = img.size
-            if min(w, h) < MIN_UPLOAD_SIDE:
-                return None, f"the image is too small ({w}x{h} px); a reference needs at least {MIN_UPLOAD_SIDE} px a side"
-            arr = _to_srgb_array(img)
-    except Image.DecompressionBombError:
-        return None, "the image has too many pixels to open safely"
-    except Exception as e:
-        return None, f"not an image PIL can read ({type(e).__name__})"
-    if arr.ndim != 3 or arr.shape[2] != 3 or arr.size == 0:
-        return None, f"the image decoded to an unexpected shape {arr.shape}"
-    t = torch.from_numpy(np.array(arr, copy=True)).permute(2, 0, 1).float() / 255.0
-    H, W = t.shape[-2:]
-    s = min(H, W)
-    t = t[:, (H - s) // 2:(H - s) // 2 + s, (W - s) // 2:(W - s) // 2 + s]
-    t = F.interpolate(t[None], size=(size, size), mode="bilinear", align_corners=False,
-                      antialias=s > size)[0].clamp(0, 1)
-    return t, ""
+        arr, _ = _open(io.BytesIO(data), label="the upload")      # the data module's reader: any mode -> sRGB
+    except ImageReadError as e:
+        if isinstance(e.__cause__, Image.DecompressionBombError):
+            return None, "the image has too many pixels to open safely"
+        return None, f"not an image PIL can read ({type(e.__cause__).__name__})"
+    h, w = arr.shape[:2]
+    if min(w, h) < MIN_UPLOAD_SIDE:
+        return None, f"the image is too small ({w}x{h} px); a reference needs at least {MIN_UPLOAD_SIDE} px a side"
+    return torch.from_numpy(np.array(_resize_square(arr, size))).permute(2, 0, 1).float() / 255.0, ""
 
 
 def _ab_picture(ab: torch.Tensor, L: torch.Tensor) -> np.ndarray:
@@ -262,7 +251,7 @@ class ExemplarPicker:
         r = self.compute()
         L = self.target["L"].float().cpu()
         H, W = L.shape[-2:]
-        gray = merge_lab(L, torch.zeros(1, 2, H, W))[0].permute(1, 2, 0).numpy()
+        gray = gray_rgb_from_L(L)[0].permute(1, 2, 0).numpy()
         blank = np.ones((H, W, 3), np.float32)
         ref = self.gallery[self.selected]["rgb"] if self.gallery else None
         ref_img = (F.interpolate(ref[None], size=(H, W), mode="bilinear", align_corners=False)[0]
