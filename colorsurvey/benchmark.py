@@ -147,8 +147,7 @@ class Benchmark:
     def create(self, key: str, seed: int | None = None) -> models.ColorizationModel:
         """Build ``key`` at the profile's size; methods that draw reference images from the
         data (exemplar-based ones) get the training set as their reference pool."""
-        extra = {"references": self.train_set} if models.accepts(key, "references") else {}
-        return models.create(key, size=self.size_for(key), seed=seed, **extra)
+        return models.create(key, size=self.size_for(key), seed=seed, references=self.train_set)
 
     def load_trained(self, key: str, seed: int = 0) -> models.ColorizationModel:
         """The model of a finished (method, seed) run, from the cache, in eval mode."""

@@ -70,8 +70,7 @@ class Chapter:
 
         Exemplar-based methods get the training split as their pool of reference images."""
         seed = self.seed if seed is None else seed
-        if models.accepts(key, "references") and "references" not in overrides:
-            overrides["references"] = self.train  # exemplar methods draw references from the data
+        overrides.setdefault("references", self.train)   # exemplar methods draw references from the data
         model = models.create(key, size=size or self.profile.size, seed=seed, **overrides)
         result = train(model, self.train, steps=steps or self.profile.steps,
                        batch_size=batch_size or self.profile.batch_size, device=self.device, seed=seed)

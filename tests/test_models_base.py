@@ -59,3 +59,12 @@ def test_accepts_follows_kwargs_to_base_classes():
     assert models.accepts("deep-exemplar", "references")  # declared on the exemplar base class
     assert not models.accepts("unet", "references")
     assert models.accepts("unet", "width")
+
+
+def test_create_passes_references_only_to_methods_that_take_them():
+    import colorsurvey.models.exemplar  # noqa: F401  (registers the exemplar methods)
+    from colorsurvey.data.synthetic import SyntheticNCD
+
+    pool = SyntheticNCD("train", size=32, n=8)
+    assert models.create("unet", size="smoke", references=pool) is not None      # ignored, no TypeError
+    assert models.create("deep-exemplar", size="smoke", references=pool).references is not None

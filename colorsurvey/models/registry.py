@@ -33,11 +33,14 @@ def get_class(key: str) -> type[ColorizationModel]:
         raise KeyError(f"unknown method {key!r}; known: {', '.join(sorted(_REGISTRY))}") from None
 
 
-def create(key: str, size: str = "small", seed: int | None = None, **overrides) -> ColorizationModel:
+def create(key: str, size: str = "small", seed: int | None = None, *, references=None,
+           **overrides) -> ColorizationModel:
     """Build a method by key and size preset; ``overrides`` replace preset arguments.
 
     ``seed`` seeds torch before the weights are initialised, so a run is repeatable from
-    construction on (the training loop seeds its own steps).
+    construction on (the training loop seeds its own steps). ``references``: a data set the
+    method may draw reference images from (exemplar-based methods); passed on only to methods
+    that take it (:func:`accepts`), so callers need not ask which kind a method is.
 
     Asking for a preset the method lacks is an error naming the available ones.
     """
@@ -45,6 +48,8 @@ def create(key: str, size: str = "small", seed: int | None = None, **overrides) 
     if size not in cls.sizes:
         raise KeyError(f"{key!r} has no size {size!r}; available: {', '.join(cls.sizes)}")
     kwargs = {**cls.sizes[size], **overrides}
+    if references is not None and accepts(key, "references"):
+        kwargs["references"] = references
     if seed is not None:
         torch.manual_seed(seed)
     model = cls(**kwargs)
