@@ -330,11 +330,22 @@ class ExemplarModel(ColorizationModel):
             r = r.expand(L.shape[0], -1, -1, -1)
         if r.shape[0] != L.shape[0]:
             raise ValueError(f"{r.shape[0]} references for {L.shape[0]} targets")
-        return r
+        return r.clamp(0, 1)
 
     def _finish(self, ab: torch.Tensor, size: tuple[int, int], L: torch.Tensor) -> torch.Tensor:
         ab = ab[..., :size[0], :size[1]].float()
         return self.to_input_size(ab, L)
+
+    def _run(self, L: torch.Tensor, reference_rgb: torch.Tensor):
+        """The network (``forward``) at its working size: returns ab at L's size, the network's
+        second output as it is, and a function that brings any map of it to L's size."""
+        x, size = self._prep(L)
+        ab, aux = self(x, self._prep(reference_rgb)[0])
+        return self._finish(ab, size, L), aux, (lambda t: self._finish(t, size, L))
+
+    @torch.no_grad()
+    def colorize(self, L: torch.Tensor, reference_rgb: torch.Tensor | None = None, **_) -> torch.Tensor:
+        return self._run(L, self._reference(L, reference_rgb))[0]
 
     def _perceptual(self, L: torch.Tensor, ab: torch.Tensor, rgb: torch.Tensor, per_sample: bool = False):
         """ℓ2 between VGG19 relu5_1 features of the colorized image and the ground truth,
@@ -420,27 +431,14 @@ class DeepExemplar(ExemplarModel):
     @torch.no_grad()
     def explain(self, L: torch.Tensor, reference_rgb: torch.Tensor | None = None) -> dict:
         """ab, the warped reference ab and the confidence map, all at the input size."""
-        ref = self._reference(L, reference_rgb)
-        x, size = self._prep(L)
-        r, _ = self._prep(ref)
-        ab, c = self(x, r.clamp(0, 1))
-        return {"ab": self._finish(ab, size, L), "warped_ab": self._finish(c["warped_ab"], size, L),
-                "confidence": self._finish(c["confidence"], size, L),
-                "sims": self._finish(c["sims"], size, L)}
-
-    @torch.no_grad()
-    def colorize(self, L: torch.Tensor, reference_rgb: torch.Tensor | None = None, **_) -> torch.Tensor:
-        ref = self._reference(L, reference_rgb)
-        x, size = self._prep(L)
-        r, _ = self._prep(ref)
-        return self._finish(self(x, r.clamp(0, 1))[0], size, L)
+        ab, c, finish = self._run(L, self._reference(L, reference_rgb))
+        return {"ab": ab, "warped_ab": finish(c["warped_ab"]), "confidence": finish(c["confidence"]),
+                "sims": finish(c["sims"])}
 
     def training_step(self, batch: dict) -> dict:
         ref, is_self = self._training_references(batch)
         L, gt = batch["L"], batch["ab"].float()
-        x, size = self._prep(L)
-        pred, _ = self(x, self._prep(ref)[0])
-        pred = self._finish(pred, size, L)
+        pred = self._run(L, ref)[0]
         w = is_self.float()
         with _fp32(L.device):
             chroma = ((pred - gt) / 110.0).pow(2).mean(dim=(1, 2, 3))
@@ -529,26 +527,15 @@ class FastDeepExemplar(ExemplarModel):
     @torch.no_grad()
     def explain(self, L: torch.Tensor, reference_rgb: torch.Tensor | None = None) -> dict:
         """ab and the coarse ab of the transfer sub-network (no confidence map)."""
-        ref = self._reference(L, reference_rgb)
-        x, size = self._prep(L)
-        r, _ = self._prep(ref)
-        ab, coarse = self(x, r.clamp(0, 1))
-        return {"ab": self._finish(ab, size, L), "warped_ab": self._finish(coarse, size, L), "confidence": None}
-
-    @torch.no_grad()
-    def colorize(self, L: torch.Tensor, reference_rgb: torch.Tensor | None = None, **_) -> torch.Tensor:
-        ref = self._reference(L, reference_rgb)
-        x, size = self._prep(L)
-        r, _ = self._prep(ref)
-        return self._finish(self(x, r.clamp(0, 1))[0], size, L)
+        ab, coarse, finish = self._run(L, self._reference(L, reference_rgb))
+        return {"ab": ab, "warped_ab": finish(coarse), "confidence": None}
 
     def training_step(self, batch: dict) -> dict:
         ref, _ = self._training_references(batch)
         gt = batch["ab"].float() / 110.0
         L = batch["L"]
-        x, size = self._prep(L)
-        ab, coarse = self(x, self._prep(ref)[0])
-        ab, coarse = self._finish(ab, size, L), self._finish(coarse, size, L)
+        ab, coarse, finish = self._run(L, ref)
+        coarse = finish(coarse)
         with _fp32(gt.device):
             l_coarse = F.mse_loss(coarse / 110.0, gt)
             l_refine = F.huber_loss(ab / 110.0, gt, delta=self.huber_delta) / self.huber_delta
