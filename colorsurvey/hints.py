@@ -331,14 +331,16 @@ def gradient_map(L: torch.Tensor) -> torch.Tensor:
 
 
 def _gauss(x: torch.Tensor, sigma: float) -> torch.Tensor:
+    """Separable Gaussian blur of every channel of (B, C, H, W) (replicate border)."""
+    C = x.shape[1]
     r = max(1, int(math.ceil(3 * sigma)))
     t = torch.arange(-r, r + 1, device=x.device, dtype=torch.float32)
     k = torch.exp(-t ** 2 / (2 * sigma ** 2))
     k = k / k.sum()
     x = F.pad(x, (r, r, 0, 0), mode="replicate")
-    x = F.conv2d(x, k.view(1, 1, 1, -1))
+    x = F.conv2d(x, k.view(1, 1, 1, -1).expand(C, 1, 1, -1), groups=C)
     x = F.pad(x, (0, 0, r, r), mode="replicate")
-    return F.conv2d(x, k.view(1, 1, -1, 1))
+    return F.conv2d(x, k.view(1, 1, -1, 1).expand(C, 1, -1, 1), groups=C)
 
 
 def xdog(L: torch.Tensor, sigma: float = 0.6, k: float = 1.6, tau: float = 0.98, eps: float = -0.02,

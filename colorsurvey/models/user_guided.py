@@ -247,8 +247,8 @@ class HintPropagation(UserGuidedModel):
     def colorize(self, L, hints=None, mask=None, **_):
         hints, mask = self._hint_inputs(L, hints, mask)
         sigma = max(0.5, self.spread * max(L.shape[-2:]))
-        w = H._gauss(mask, sigma)
-        v = torch.cat([H._gauss(mask * hints[:, i:i + 1], sigma) for i in range(2)], 1)
+        blurred = H._gauss(torch.cat([mask, mask * hints], 1), sigma)   # weights and weighted ab, one pass
+        w, v = blurred[:, :1], blurred[:, 1:]
         peak = 1.0 / (2 * math.pi * sigma ** 2)          # the weight a one-pixel hint gives itself
         return v / (w + self.floor * peak)
 

@@ -329,16 +329,17 @@ class HintPainter:
         pts = [(int(round(x)), int(round(y)), a, b, s) for x, y, a, b, s in pts]
         return rasterize_points(pts, H, W)
 
+    def _device(self) -> torch.device:
+        """Where the model's weights are (CPU for a method without any)."""
+        return next(iter(self.model.parameters()), torch.empty(0)).device
+
     @torch.no_grad()
     def predict(self) -> torch.Tensor:
         """The method's ab (1, 2, H, W) for the current hints (cached until they change)."""
         if self._ab is not None:
             return self._ab
         t = time.perf_counter()
-        try:
-            dev = next(self.model.parameters()).device
-        except StopIteration:
-            dev = torch.device("cpu")
+        dev = self._device()
         self.model.eval()
         L = self.L
         if self.work_size and max(self.H, self.W) > self.work_size:
@@ -360,7 +361,8 @@ class HintPainter:
         """Colours (a, b, weight) the method suggests for hint ``i`` (default: the selected one),
         computed with that hint left out; [] when nothing is selected or the method offers none."""
         j = self.selected if i is None else i
-        if j is None or not 0 <= j < len(self.points):
+        fn = getattr(self.model, "suggest_colors", None)
+        if fn is None or j is None or not 0 <= j < len(self.points):
             return []
         p = self.points[j]
         others = [q for k, q in enumerate(self.points) if k != j]
@@ -369,13 +371,7 @@ class HintPainter:
         if self._sugg_cache is not None and self._sugg_cache[0] == key:
             return self._sugg_cache[1]
         hints, mask = rasterize_points(pts, self.H, self.W)
-        fn = getattr(self.model, "suggest_colors", None)
-        if fn is None:
-            return []
-        try:
-            dev = next(self.model.parameters()).device
-        except StopIteration:
-            dev = torch.device("cpu")
+        dev = self._device()
         out = fn(self.L.to(dev), p["x"], p["y"], hints=hints.to(dev), mask=mask.to(dev),
                  k=self.n_suggestions, **self.conditions)
         self._sugg_cache = (key, out)
