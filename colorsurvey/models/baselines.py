@@ -83,12 +83,15 @@ class MeanAbBaseline(ColorizationModel):
         return ab.expand(L.shape[0], 2, *L.shape[-2:]).float().clone()
 
 
-class _DoubleConv(nn.Sequential):
-    def __init__(self, cin: int, cout: int):
-        super().__init__(
-            nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True),
-            nn.Conv2d(cout, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True),
-        )
+class ConvBlock(nn.Sequential):
+    """``n`` x (3x3 conv without bias, BatchNorm, ReLU); the U-Nets' stage is n = 2."""
+
+    def __init__(self, cin: int, cout: int, n: int = 2, dilation: int = 1):
+        layers: list[nn.Module] = []
+        for i in range(n):
+            layers += [nn.Conv2d(cin if i == 0 else cout, cout, 3, padding=dilation, dilation=dilation, bias=False),
+                       nn.BatchNorm2d(cout), nn.ReLU(inplace=True)]
+        super().__init__(*layers)
 
 
 class UNetCore(nn.Module):
@@ -101,8 +104,8 @@ class UNetCore(nn.Module):
         super().__init__()
         w = [width * 2 ** i for i in range(depth + 1)]
         self.depth = depth
-        self.enc = nn.ModuleList([_DoubleConv(in_ch, w[0])] + [_DoubleConv(w[i], w[i + 1]) for i in range(depth)])
-        self.dec = nn.ModuleList([_DoubleConv(w[i + 1] + w[i], w[i]) for i in reversed(range(depth))])
+        self.enc = nn.ModuleList([ConvBlock(in_ch, w[0])] + [ConvBlock(w[i], w[i + 1]) for i in range(depth)])
+        self.dec = nn.ModuleList([ConvBlock(w[i + 1] + w[i], w[i]) for i in reversed(range(depth))])
         self.head = nn.Conv2d(w[0], 2, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

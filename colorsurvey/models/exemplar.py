@@ -40,7 +40,7 @@ import torch.nn.functional as F
 from ..color import lab_to_rgb, rgb_to_lab
 from ..references import ReferenceBank, draw_references
 from .base import ColorizationModel, ModelCard
-from .baselines import UNetCore
+from .baselines import ConvBlock, UNetCore
 from .registry import register
 from .vgg import LEVELS, VGG19Features, get_vgg19
 
@@ -68,15 +68,6 @@ def adain(content: torch.Tensor, style: torch.Tensor, eps: float = 1e-5) -> torc
     cm, cs = c.mean(dim=(2, 3), keepdim=True), c.std(dim=(2, 3), keepdim=True, unbiased=False)
     sm, ss = s.mean(dim=(2, 3), keepdim=True), s.std(dim=(2, 3), keepdim=True, unbiased=False)
     return (c - cm) / (cs + eps) * ss + sm
-
-
-class _Block(nn.Sequential):
-    def __init__(self, cin: int, cout: int, n: int = 2, dilation: int = 1):
-        layers: list[nn.Module] = []
-        for i in range(n):
-            layers += [nn.Conv2d(cin if i == 0 else cout, cout, 3, padding=dilation, dilation=dilation, bias=False),
-                       nn.BatchNorm2d(cout), nn.ReLU(inplace=True)]
-        super().__init__(*layers)
 
 
 class UNetHead(UNetCore):
@@ -461,10 +452,10 @@ class TransferDecoder(nn.Module):
     def __init__(self, chans: dict[str, int]):
         super().__init__()
         c1, c2, c3, c4 = (chans[k] for k in LEVELS[:4])
-        self.b4 = _Block(c4, c3, n=1)                 # mirror of conv4_1
-        self.b3 = _Block(c3 + c3, c2, n=4)            # mirror of conv3_1..conv3_4
-        self.b2 = _Block(c2 + c2, c1, n=2)            # mirror of conv2_1..conv2_2
-        self.b1 = _Block(c1 + c1, c1, n=2)            # mirror of conv1_1..conv1_2
+        self.b4 = ConvBlock(c4, c3, n=1)                 # mirror of conv4_1
+        self.b3 = ConvBlock(c3 + c3, c2, n=4)            # mirror of conv3_1..conv3_4
+        self.b2 = ConvBlock(c2 + c2, c1, n=2)            # mirror of conv2_1..conv2_2
+        self.b1 = ConvBlock(c1 + c1, c1, n=2)            # mirror of conv1_1..conv1_2
         self.out = nn.Conv2d(c1, 2, 3, padding=1)
 
     def forward(self, t: dict[str, torch.Tensor]) -> torch.Tensor:
