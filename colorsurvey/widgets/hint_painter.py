@@ -22,7 +22,7 @@ prebuilt JupyterLab 4 extension; ipycanvas draws client-side and reports no mous
 ipyevents the widget still works with x/y fields and an *add* button.
 
 Latency: every update runs the method once on the whole image. On a 2-thread CPU, the
-brief-size ("small") networks take 54-71 ms per update at 256 x 256 (measured with
+brief-size ("small") networks take 54-90 ms per update at 256 x 256 (measured with
 :func:`benchmark_latency`, which times one full update). Larger images and networks are
 slower: ``work_size`` then runs the network on a downscaled copy (hints rasterised at that
 scale) and upsamples the predicted ab bilinearly — colour is smooth, and Zhang et al.'s tool
