@@ -10,6 +10,7 @@ from colorsurvey.color import gamut_bins, soft_encode
 from colorsurvey.data.base import ColorDataset
 from colorsurvey.features import daisy_features, daisy_features_torch, patch_features
 from colorsurvey.models import count_parameters, create
+from colorsurvey.experiments.depth import depth_recognition_experiment
 from colorsurvey.models import plain
 from colorsurvey.models.plain import (ColorfulColorization, DeepDepthColorization, SmallClassifier,
                                       OFFICIAL_ECCV16_URL, official_eccv16_bins)
@@ -235,7 +236,7 @@ def test_de2co_trains_through_a_frozen_classifier(fixed_batch):
 
 
 def test_depth_recognition_experiment_runs(data):
-    res = plain.depth_recognition_experiment(data, FakeProduce(n=10, offset=100), steps=3, batch_size=4,
+    res = depth_recognition_experiment(data, FakeProduce(n=10, offset=100), steps=3, batch_size=4,
                                              size="smoke", classifier_width=4, progress=False)
     for k in ("rgb", "raw_depth", "colorized_depth"):
         assert 0.0 <= res[k] <= 1.0

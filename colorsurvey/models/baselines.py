@@ -15,6 +15,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .base import ColorizationModel, ModelCard
+from .layers import AB_NORM, ConvBlock  # noqa: F401  (ConvBlock re-exported for older imports)
 from .registry import register
 
 __all__ = ["GrayBaseline", "MeanAbBaseline", "UNet"]
@@ -83,17 +84,6 @@ class MeanAbBaseline(ColorizationModel):
         return ab.expand(L.shape[0], 2, *L.shape[-2:]).float().clone()
 
 
-class ConvBlock(nn.Sequential):
-    """``n`` x (3x3 conv without bias, BatchNorm, ReLU); the U-Nets' stage is n = 2."""
-
-    def __init__(self, cin: int, cout: int, n: int = 2, dilation: int = 1):
-        layers: list[nn.Module] = []
-        for i in range(n):
-            layers += [nn.Conv2d(cin if i == 0 else cout, cout, 3, padding=dilation, dilation=dilation, bias=False),
-                       nn.BatchNorm2d(cout), nn.ReLU(inplace=True)]
-        super().__init__(*layers)
-
-
 class UNetCore(nn.Module):
     """The U-Net body shared by the baseline and the exemplar-based colorizers: ``depth``
     stages of two 3x3 conv + BN + ReLU with 2x2 max-pooling between them and the width doubling
@@ -118,7 +108,7 @@ class UNetCore(nn.Module):
             skip = skips.pop()
             x = F.interpolate(x, size=skip.shape[-2:], mode="bilinear", align_corners=False)
             x = block(torch.cat([x, skip], dim=1))
-        return 110.0 * torch.tanh(self.head(x).float())
+        return AB_NORM * torch.tanh(self.head(x).float())
 
 
 @register

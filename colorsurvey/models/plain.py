@@ -12,9 +12,9 @@ user input or generative sampling. Three are re-implemented here, top to bottom:
 * §2.1.3 :class:`DeepDepthColorization` — Carlucci, Russo, Caputo, RA-L 2018, (DE)²CO: a
   residual network colorizing *depth maps* so that a frozen RGB classifier recognises them.
 
-Shared pieces: :class:`SmallClassifier` (a small CNN standing in for the ImageNet networks of
-the papers), :func:`train_classifier`, :func:`evaluate_classifier`, and the (DE)²CO
-experiment :func:`depth_recognition_experiment`.
+Shared piece: :class:`SmallClassifier` (a small CNN standing in for the ImageNet networks of
+the papers). The (DE)²CO depth-recognition experiment and its classifier helpers are in
+:mod:`colorsurvey.experiments.depth`.
 
 Every method follows :class:`~colorsurvey.models.base.ColorizationModel`: ``colorize(L)``
 returns ab in Lab units at the input size (any H, W), ``training_step(batch)`` does one
@@ -24,36 +24,27 @@ float32 so the step runs under ``torch.autocast(..., dtype=torch.bfloat16)``.
 
 from __future__ import annotations
 
-import contextlib
-import copy
 import functools
 import os
-from typing import Callable
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from tqdm.auto import tqdm
 
 from ..color import (ab_prior, annealed_mean, gamut_bins, rebalance_weights, rgb_to_lab, soft_encode,
                      yuv_to_rgb)
 from ..features import daisy_dims, daisy_features_torch, patch_features
 from ..postprocess import joint_bilateral_filter
 from .base import ColorizationModel, ModelCard
-from .registry import create, register
+from .layers import ResidualBlock, fp32
+from .registry import register
 from .weights import ECCV16
 
 __all__ = [
     "DeepColorization", "ColorfulColorization", "DeepDepthColorization",
-    "SmallClassifier", "ResidualBlock", "train_classifier", "evaluate_classifier",
-    "depth_recognition_experiment", "official_eccv16_bins", "load_official_state_dict",
+    "SmallClassifier", "ResidualBlock", "official_eccv16_bins", "load_official_state_dict",
     "OFFICIAL_ECCV16_URL",
 ]
-
-
-def _fp32(device: torch.device):
-    """A region computed in float32 even inside a bf16 autocast (colour maths, features, losses)."""
-    return torch.autocast(device_type=device.type, enabled=False)
 
 
 # ======================================================================================
@@ -87,71 +78,6 @@ class SmallClassifier(nn.Module):
     def reset_fc(self) -> None:
         """Re-initialise the last layer (to retrain it on another input modality)."""
         self.fc.reset_parameters()
-
-
-def _rgb(batch: dict) -> torch.Tensor:
-    return batch["rgb"]
-
-
-def train_classifier(clf: nn.Module, dataset, steps: int, batch_size: int = 32,
-                     device: str | torch.device = "cpu", input_fn: Callable[[dict], torch.Tensor] | None = None,
-                     lr: float = 1e-3, only_fc: bool = False, seed: int = 0, progress: bool = True,
-                     desc: str = "classifier") -> list[float]:
-    """Train ``clf`` with cross-entropy on ``input_fn(batch)`` (default: the RGB image).
-
-    ``only_fc=True`` trains only ``clf.fc`` with everything else frozen and in eval mode
-    (BatchNorm statistics kept), as when a frozen RGB network is adapted to another input.
-    Batches are ``dataset.random_batch(batch_size, step=i, seed=seed)``. Returns the loss per
-    step (read once, at the end: no host sync per step).
-    """
-    input_fn = input_fn or _rgb
-    device = torch.device(device)
-    clf.to(device)
-    flags = [p.requires_grad for p in clf.parameters()]
-    if only_fc:
-        clf.eval()
-        clf.requires_grad_(False)
-        clf.fc.requires_grad_(True)
-        clf.fc.train()
-        params = list(clf.fc.parameters())
-    else:
-        clf.train()
-        clf.requires_grad_(True)
-        params = list(clf.parameters())
-    opt = torch.optim.Adam(params, lr=lr)
-    losses = []
-    try:
-        for i in tqdm(range(steps), desc=desc, disable=not progress, leave=False):
-            b = dataset.random_batch(batch_size, step=i, seed=seed, device=device)
-            with torch.no_grad() if only_fc else contextlib.nullcontext():
-                x = input_fn(b)
-            logits = clf(x.detach() if only_fc else x)
-            loss = F.cross_entropy(logits.float(), b["label"])
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            losses.append(loss.detach())
-    finally:
-        for p, f in zip(clf.parameters(), flags):
-            p.requires_grad_(f)
-        clf.eval()
-    return torch.stack(losses).cpu().tolist() if losses else []
-
-
-@torch.no_grad()
-def evaluate_classifier(clf: nn.Module, dataset, batch_size: int = 64, device: str | torch.device = "cpu",
-                        input_fn: Callable[[dict], torch.Tensor] | None = None) -> float:
-    """Top-1 accuracy of ``clf`` on every sample of ``dataset`` (in order, eval mode)."""
-    input_fn = input_fn or _rgb
-    was = clf.training
-    clf.eval().to(device)
-    correct = torch.zeros((), dtype=torch.long, device=device)
-    n = 0
-    for b in dataset.iterate(batch_size, device):
-        correct += (clf(input_fn(b)).argmax(1) == b["label"]).sum()
-        n += b["label"].numel()
-    clf.train(was)
-    return float(correct) / max(n, 1)
 
 
 def _onehot(label: torch.Tensor, k: int, dtype=torch.float32) -> torch.Tensor:
@@ -242,7 +168,7 @@ class DeepColorization(ColorizationModel):
         """The sRGB gray value (= Y' of YUV) of the neutral colour (L, 0, 0), (B, 1, H, W) in [0, 1]:
         CIE L -> relative luminance Y -> sRGB transfer curve (``colorsurvey.color.gray_rgb_from_L``
         in closed form, so a step copies no constants to the device)."""
-        with _fp32(L.device):
+        with fp32(L.device):
             fy = (L.float() + 16.0) / 116.0
             Y = torch.where(fy > 6 / 29, fy ** 3, (fy - 4 / 29) * 3 * (6 / 29) ** 2).clamp(0.0, 1.0)
             return torch.where(Y > 0.0031308, 1.055 * Y.clamp_min(0.0031308) ** (1 / 2.4) - 0.055, 12.92 * Y)
@@ -258,7 +184,7 @@ class DeepColorization(ColorizationModel):
     def pixel_features(self, gray: torch.Tensor, idx: torch.Tensor | None = None) -> torch.Tensor:
         """Low + mid level features, roughly zero-centred: of every pixel, (B, 49 + 32, H, W),
         or only of the pixels ``idx`` (B, 1, n) (flat indices), (B, 49 + 32, n)."""
-        with _fp32(gray.device):
+        with fp32(gray.device):
             low = patch_features(gray.float(), self.patch, idx)                  # 7x7 gray values
             mid = daisy_features_torch(gray.float(), radius=self.daisy_radius)   # DAISY
             if idx is not None:
@@ -290,7 +216,7 @@ class DeepColorization(ColorizationModel):
                 x = torch.cat([fi, s[b].expand(fi.shape[0], -1)], 1)
                 uv[b, i:i + chunk] = self.mlp(x).float() * UV_SCALE
         uv = uv.reshape(B, H, W, 2).permute(0, 3, 1, 2)
-        with _fp32(L.device):
+        with fp32(L.device):
             if postprocess:  # "joint bilateral filtering" of the chroma, guided by the gray image
                 uv = joint_bilateral_filter(uv, gray, *self.jbf)
             rgb = yuv_to_rgb(torch.cat([gray, uv], 1))
@@ -301,7 +227,7 @@ class DeepColorization(ColorizationModel):
         L, rgb = batch["L"], batch["rgb"]
         B, _, H, W = L.shape
         gray = self.gray(L)
-        with _fp32(L.device):
+        with fp32(L.device):
             target = self.uv(rgb) / UV_SCALE                                 # (B, 2, H, W)
         # "trained on sampled pixels": N random pixels per image per step
         n = min(self.pixels_per_image, H * W)
@@ -474,13 +400,13 @@ class ColorfulColorization(ColorizationModel):
     def decode(self, logits: torch.Tensor, T: float | None = None) -> torch.Tensor:
         """ab (B, 2, h, w) at the logits' resolution by the annealed mean (T -> 0: the mode's bin)."""
         T = self.temperature if T is None else T
-        with _fp32(logits.device):
+        with fp32(logits.device):
             return annealed_mean(logits.float(), self.bins, T)
 
     @torch.no_grad()
     def colorize(self, L: torch.Tensor, T: float | None = None, **_) -> torch.Tensor:
         z, (H, W) = self.logits(L)
-        with _fp32(L.device):
+        with fp32(L.device):
             ab = self.upsample4(self.decode(z, T))
         return self.to_input_size(ab[..., :H, :W], L)
 
@@ -491,7 +417,7 @@ class ColorfulColorization(ColorizationModel):
         Pair with :attr:`bins` (Q, 2) to draw a pixel's distribution over ab.
         """
         z, (H, W) = self.logits(L)
-        with _fp32(L.device):
+        with fp32(L.device):
             p = torch.softmax(torch.log_softmax(z.float(), 1) / T, 1)
             if full_resolution:  # bilinear weights are convex: probabilities still sum to 1
                 p = self.upsample4(p)[..., :H, :W]
@@ -517,7 +443,7 @@ class ColorfulColorization(ColorizationModel):
         Lp, _ = self.pad_to_multiple(L, 8)
         abp, _ = self.pad_to_multiple(ab, 8)
         z = self(Lp)                                                   # (B, Q, H/4, W/4)
-        with _fp32(L.device):
+        with fp32(L.device):
             target = F.avg_pool2d(abp.float(), 4)                      # ab at the output's 1/4 res
             Z = soft_encode(target, self.bins, sigma=5.0, k=5)         # soft-encoded ground truth
             v = self.class_weights[Z.argmax(1)]                        # weight of the nearest bin
@@ -567,20 +493,6 @@ load_official_state_dict = ColorfulColorization.load_official_state_dict
 # ======================================================================================
 # §2.1.3  (DE)²CO: Deep Depth Colorization (Carlucci, Russo, Caputo, RA-L 2018)
 # ======================================================================================
-
-class ResidualBlock(nn.Module):
-    """Two 3x3 convolutions with BatchNorm and LeakyReLU, plus the identity (He et al. 2016)."""
-
-    def __init__(self, c: int, slope: float = 0.2):
-        super().__init__()
-        self.body = nn.Sequential(
-            nn.Conv2d(c, c, 3, padding=1, bias=False), nn.BatchNorm2d(c), nn.LeakyReLU(slope, inplace=True),
-            nn.Conv2d(c, c, 3, padding=1, bias=False), nn.BatchNorm2d(c))
-        self.act = nn.LeakyReLU(slope, inplace=True)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.act(x + self.body(x))
-
 
 @register
 class DeepDepthColorization(ColorizationModel):
@@ -633,7 +545,7 @@ class DeepDepthColorization(ColorizationModel):
         self.stem = nn.Sequential(                                      # to 1/4 resolution
             nn.Conv2d(1, width, 7, stride=2, padding=3, bias=False), nn.BatchNorm2d(width),
             nn.LeakyReLU(slope, inplace=True), nn.MaxPool2d(3, stride=2, padding=1))
-        self.blocks = nn.Sequential(*[ResidualBlock(width, slope) for _ in range(blocks)])
+        self.blocks = nn.Sequential(*[ResidualBlock(width, act="lrelu", post_act=True, slope=slope) for _ in range(blocks)])
         self.to_rgb = nn.Conv2d(width, 3, 3, padding=1)                 # "a final conv to 3 channels"
         self.up = nn.ConvTranspose2d(3, 3, 8, stride=4, padding=2)      # deconvolution, x4
         self._classifier: nn.Module | None = None                       # kept out of the state dict
@@ -685,7 +597,7 @@ class DeepDepthColorization(ColorizationModel):
         if depth is None:
             raise ValueError("de2co needs colorize(L, depth=...): it colorizes the depth map, not L")
         rgb = self.colorize_depth(depth)
-        with _fp32(rgb.device):
+        with fp32(rgb.device):
             ab = rgb_to_lab(rgb.float())[:, 1:]
         return self.to_input_size(ab, L)
 
@@ -706,66 +618,14 @@ class DeepDepthColorization(ColorizationModel):
         return {"loss": loss.detach()}
 
 
-def depth_recognition_experiment(train_set, test_set, steps: int = 300, de2co_steps: int | None = None,
-                                 fc_steps: int | None = None, batch_size: int = 32,
-                                 device: str | torch.device = "cpu", size: str = "small",
-                                 classifier_width: int = 32, lr: float = 1e-3, seed: int = 0,
-                                 progress: bool = True) -> dict:
-    """The (DE)²CO experiment in miniature: does a learned colorization of depth let an RGB
-    network recognise depth maps better than the raw depth does?
+_MOVED = {"train_classifier", "evaluate_classifier", "depth_recognition_experiment"}
 
-    1. train a :class:`SmallClassifier` on the RGB images (``steps``): test accuracy on RGB
-       is the ceiling; freeze it;
-    2. (a) retrain only its ``fc`` on raw depth (scaled to [0, 1] per image) replicated to
-       3 channels (``fc_steps``);
-    3. (b) train the (DE)²CO network through the frozen classifier (``de2co_steps``), then
-       retrain ``fc`` on the colorized depth (``fc_steps``).
 
-    Returns ``{"rgb", "raw_depth", "colorized_depth"}`` test accuracies, their loss histories
-    under ``"history"``, and the trained ``"classifier"`` and ``"de2co"`` modules.
-    """
-    device = torch.device(device)
-    de2co_steps = steps if de2co_steps is None else de2co_steps
-    fc_steps = max(1, steps // 2) if fc_steps is None else fc_steps
-    torch.manual_seed(seed)
-    num_classes = len(train_set.categories) or int(train_set.labels().max()) + 1
+def __getattr__(name: str):
+    """The classifier helpers and the depth-recognition experiment moved to
+    :mod:`colorsurvey.experiments.depth`; importing them from here keeps working."""
+    if name in _MOVED:
+        from ..experiments import depth
 
-    # 1. the RGB classifier (stands in for the paper's ImageNet networks), then frozen
-    clf = SmallClassifier(num_classes, classifier_width).to(device)
-    hist = {"rgb": train_classifier(clf, train_set, steps, batch_size, device, _rgb, lr, seed=seed,
-                                    progress=progress, desc="RGB classifier")}
-    clf.eval().requires_grad_(False)
-    acc = {"rgb": evaluate_classifier(clf, test_set, device=device)}
-
-    def depth3(b):  # raw depth, scaled to [0, 1] per image, replicated to 3 channels
-        d = b["depth"]
-        return (d / d.amax(dim=(2, 3), keepdim=True).clamp_min(1e-6)).expand(-1, 3, -1, -1)
-
-    # 2a. raw depth: retrain only the last layer
-    clf_a = copy.deepcopy(clf)
-    clf_a.reset_fc()
-    hist["raw_depth_fc"] = train_classifier(clf_a, train_set, fc_steps, batch_size, device, depth3, lr,
-                                            only_fc=True, seed=seed + 1, progress=progress, desc="fc on raw depth")
-    acc["raw_depth"] = evaluate_classifier(clf_a, test_set, device=device, input_fn=depth3)
-
-    # 2b. (DE)²CO through the frozen classifier, then the last layer on colorized depth
-    net = create("de2co", size=size, lr=lr).to(device).set_classifier(clf)
-    net.train()
-    losses = []
-    for i in tqdm(range(de2co_steps), desc="(DE)²CO", disable=not progress, leave=False):
-        batch = train_set.random_batch(batch_size, step=i, seed=seed + 2, device=device)
-        losses.append(net.training_step(batch)["loss"])
-    hist["de2co"] = torch.stack(losses).cpu().tolist() if losses else []
-    net.eval()
-
-    def colorized(b):
-        return net.colorize_depth(b["depth"])
-
-    clf_b = copy.deepcopy(clf)
-    clf_b.reset_fc()
-    hist["colorized_depth_fc"] = train_classifier(clf_b, train_set, fc_steps, batch_size, device, colorized, lr,
-                                                  only_fc=True, seed=seed + 3, progress=progress,
-                                                  desc="fc on colorized depth")
-    with torch.no_grad():
-        acc["colorized_depth"] = evaluate_classifier(clf_b, test_set, device=device, input_fn=colorized)
-    return {**acc, "history": hist, "classifier": clf, "de2co": net}
+        return getattr(depth, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
