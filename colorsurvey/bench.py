@@ -1,7 +1,7 @@
 """Speed measurements that print numbers (``colorsurvey bench ...``).
 
 Speed targets live here, not in unit tests: the data renderer must outrun training by at
-least 10x (DESIGN.md "Speed"), and the interactive widgets need millisecond inference.
+least 10x (README, "Measured here"), and the interactive widgets need millisecond inference.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Run profiles: how big, how long, at what resolution (DESIGN.md "Profiles").
+"""Run profiles: how big, how long, at what resolution (README, "Profiles").
 
 * ``smoke`` — CPU, tiny models, a few steps: the whole notebook suite runs in CI.
 * ``cpu``   — for a reader without a GPU: each notebook in minutes, results worth looking at.

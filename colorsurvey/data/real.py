@@ -54,7 +54,7 @@ __all__ = [
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 
-#: The survey's 20 NCD categories, in label order (alphabetical, as in DESIGN.md).
+#: The survey's 20 NCD categories, in label order (alphabetical, as the NCD archive lists them).
 NCD_CATEGORIES = (
     "Apple", "Banana", "Brinjal", "Broccoli", "CapsicumGreen", "Carrot", "Cherry",
     "ChilliGreen", "Corn", "Cucumber", "LadyFinger", "Lemon", "Orange", "Peach", "Pear",

@@ -1,4 +1,4 @@
-"""Reference points every table reports (survey §4; DESIGN.md "Measuring").
+"""Reference points every table reports (README, "Measured here": every table reports gray and mean-ab).
 
 * ``gray`` — predict ab = 0: the gray image itself. On white-background produce photos it
   already reaches about 20 dB PSNR / 0.85 SSIM, because most pixels are near-white or weakly
