@@ -6,7 +6,10 @@
     colorsurvey bench train --method unet [--size small] [--resolution 64] [--batch 16] [--steps 20]
     colorsurvey bench compute [--methods ...] [--size small]
     colorsurvey benchmark --profile P --data {synthetic,ncd,PATH} [--methods ...] [--seeds N]
-    colorsurvey download ncd --dest DIR
+    colorsurvey download ncd [--dest DIR]      colorsurvey download weights {eccv16,siggraph17,vgg19}
+
+Errors are printed as one line (``colorsurvey: error: ...``) with exit status 1; ``--debug``
+(before the command) shows the full traceback instead.
 """
 
 from __future__ import annotations
@@ -19,19 +22,27 @@ import time
 
 def _cmd_list(args) -> int:
     from . import models
+    from .models.weights import published
 
     keys = models.list_models(args.taxonomy)
     if not keys:
-        print(f"no methods registered for taxonomy {args.taxonomy!r}")
-        return 1
+        raise KeyError(f"no methods registered for taxonomy {args.taxonomy!r}")
     for key in keys:
         cls = models.get_class(key)
+        ws = published(key)
         if args.cards:
             print(cls.card.summary())
-            print(f"  sizes: {', '.join(cls.sizes)}\n")
+            print(f"  sizes: {', '.join(cls.sizes)}")
+            for w in ws:
+                print(f"  published weights ({w.size}): {w.name}, {w.url} - {w.licence}")
+            print()
         else:
             c = cls.card
-            print(f"{key:22s} §{c.section:7s} {c.taxonomy:15s} {c.title} ({c.year})")
+            mark = f"  [weights: {', '.join(w.size for w in ws)}]" if ws else ""
+            print(f"{key:22s} §{c.section:7s} {c.taxonomy:15s} {c.title} ({c.year}){mark}")
+    if not args.cards and any(published(k) for k in keys):
+        print("\n[weights: SIZE]: the authors' weights load with "
+              "colorsurvey.models.create(key, size=SIZE, pretrained=True)")
     return 0
 
 
@@ -81,21 +92,10 @@ def _cmd_benchmark(args) -> int:
     return 1 if result.failures else 0
 
 
-def _cmd_download(args) -> int:
-    from .data.download import DownloadError, fetch_ncd
-
-    try:
-        path = fetch_ncd(args.dest)
-    except DownloadError as e:  # offline, HTTP error, quota page, checksum mismatch
-        print(e, file=sys.stderr)
-        return 2
-    print(f"NCD is ready at {path}")
-    return 0
-
-
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="colorsurvey", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--debug", action="store_true", help="show the full traceback of an error")
     sub = p.add_subparsers(dest="command", required=True)
 
     s = sub.add_parser("list", help="registered methods and their cards")
@@ -135,20 +135,39 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--cache", default=None, help="finished runs (default: output/benchmark/cache, shared with notebook 08)")
     s.set_defaults(fn=_cmd_benchmark)
 
-    s = sub.add_parser("download", help="fetch a real data set")
-    s.add_argument("dataset", choices=["ncd"])
-    s.add_argument("--dest", required=True)
-    s.set_defaults(fn=_cmd_download)
+    from .data.download import add_arguments
+
+    add_arguments(sub.add_parser("download", help="fetch a real data set or published weights"))
     return p
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    if getattr(args, "profile", "x") is None:
-        from .profiles import default_profile
+def _one_line(e: BaseException) -> str:
+    text = " ".join(str(e).split())
+    if isinstance(e, KeyError) and len(e.args) == 1 and isinstance(e.args[0], str):
+        text = " ".join(e.args[0].split())             # KeyError's str() adds quotes
+    return text or type(e).__name__
 
-        args.profile = default_profile()
-    return args.fn(args)
+
+def main(argv: list[str] | None = None) -> int:
+    """Run a command; an error is one line on stderr and exit status 1 (130 when interrupted),
+    unless ``--debug`` asks for the traceback."""
+    args = build_parser().parse_args(argv)
+    try:
+        if getattr(args, "profile", "x") is None:
+            from .profiles import default_profile
+
+            args.profile = default_profile()
+        return args.fn(args)
+    except KeyboardInterrupt:
+        if args.debug:
+            raise
+        print("colorsurvey: interrupted", file=sys.stderr)
+        return 130
+    except Exception as e:
+        if args.debug:
+            raise
+        print(f"colorsurvey: error: {_one_line(e)} (run with --debug for the traceback)", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -49,3 +49,21 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(n)
+
+
+@pytest.fixture
+def network_cut(monkeypatch):
+    """Downloads fail as they do offline: every HTTP(S) request that requests (and so pooch)
+    sends raises ``requests.ConnectionError`` before anything leaves the machine. Yields the
+    list of URLs that were tried."""
+    import requests
+
+    tried = []
+
+    def offline(self, request, *a, **k):
+        tried.append(request.url)
+        raise requests.exceptions.ConnectionError(
+            "[Errno -2] Name or service not known (test: network cut)", request=request)
+
+    monkeypatch.setattr(requests.adapters.HTTPAdapter, "send", offline)
+    return tried

@@ -369,38 +369,21 @@ def test_load_official_state_dict_from_a_local_file(tmp_path, eccv16_paper):
     assert m.colorize(torch.rand(1, 1, 16, 24) * 100).shape == (1, 2, 16, 24)
 
 
-def _fake_download_module(monkeypatch):
-    """colorsurvey.data.download with the network cut: urlopen fails as it does offline, so the
-    real download() (its error message included) runs; ``calls`` records the URLs tried."""
-    import urllib.error
-    import urllib.request
-
+def test_from_official_offline_explains_what_to_download(tmp_path, network_cut):
     import colorsurvey.data.download as dl
 
-    calls = []
-
-    def offline(req, *a, **k):
-        calls.append((getattr(req, "full_url", req), None))
-        raise urllib.error.URLError("[Errno -2] Name or service not known (test: network cut)")
-
-    monkeypatch.setattr(urllib.request, "urlopen", offline)
-    return dl, calls
-
-
-def test_from_official_offline_explains_what_to_download(tmp_path, monkeypatch):
-    dl, calls = _fake_download_module(monkeypatch)
     with pytest.raises(dl.OfflineError) as e:
         ColorfulColorization.from_official(cache_dir=tmp_path, progress=False)
     msg = str(e.value)
     assert OFFICIAL_ECCV16_URL in msg
     assert str(tmp_path / "colorization_release_v2-9b330a0b.pth") in msg
     assert "without download" in msg
-    assert calls and calls[0][0] == OFFICIAL_ECCV16_URL
+    assert network_cut == [OFFICIAL_ECCV16_URL]
+    assert list(tmp_path.iterdir()) == []                                 # nothing half-written
 
 
-def test_from_official_uses_a_cached_file_and_checks_its_hash(tmp_path, monkeypatch):
-    dl, calls = _fake_download_module(monkeypatch)
+def test_from_official_uses_a_cached_file_and_checks_its_hash(tmp_path, network_cut):
     (tmp_path / "colorization_release_v2-9b330a0b.pth").write_bytes(b"not the weights")
     with pytest.raises(RuntimeError, match="9b330a0b"):
         ColorfulColorization.from_official(cache_dir=tmp_path, progress=False)
-    assert calls == []                                                    # no download attempted
+    assert network_cut == []                                              # no download attempted

@@ -274,20 +274,11 @@ def test_load_official_state_dict_round_trip(tmp_path):
         UG.RealTimeUserGuided.load_official_state_dict(bad)
 
 
-def test_from_official_offline_says_what_to_fetch(tmp_path, monkeypatch):
-    """With the network cut (urlopen fails as it does offline) the real download() runs and its
+def test_from_official_offline_says_what_to_fetch(tmp_path, network_cut):
+    """With the network cut (requests fails as it does offline) the real download() runs and its
     OfflineError names the URL and where to put the file by hand; nothing is left behind."""
-    import urllib.error
-    import urllib.request
-
     assert UG.OFFICIAL_SIGGRAPH17_URL == "https://colorizers.s3.us-east-2.amazonaws.com/siggraph17-df00044c.pth"
-    tried = []
-
-    def offline(req, *a, **kw):
-        tried.append(getattr(req, "full_url", req))
-        raise urllib.error.URLError("[Errno -2] Name or service not known (test: network cut)")
-
-    monkeypatch.setattr(urllib.request, "urlopen", offline)
+    tried = network_cut
     with pytest.raises(dl.OfflineError) as e:
         UG.RealTimeUserGuided.from_official(cache_dir=tmp_path, progress=False)
     msg = str(e.value)

@@ -1,12 +1,17 @@
-"""Downloading and unpacking datasets, with the standard library only (urllib, zipfile,
-tarfile) and honest failure messages.
+"""Downloading and unpacking data sets and published weights, with honest failure messages.
 
-* :func:`download` streams a URL to a temporary file next to the destination, checks its
-  sha256 when one is given, and renames it into place (``os.replace``: atomic). No network:
-  :class:`OfflineError` saying what to download by hand and where to put it.
+* :func:`download` goes through :func:`pooch.retrieve` (the downloader scikit-image uses):
+  the bytes land in a temporary file next to the destination and are renamed into place
+  only once complete and checked against the sha256 (full digest or prefix) and byte count
+  when known; cached (an existing checked file is not downloaded again); a progress bar.
+  No network: :class:`OfflineError` saying what to download by hand and where to put it.
 * :func:`safe_extract` unpacks .zip / .tar(.gz/.bz2/.xz) after checking every member:
   absolute paths, ``..`` components, links that point outside the destination and device
-  files are refused before anything is written.
+  files are refused before anything is written; a truncated or corrupt archive raises
+  :class:`DamagedArchiveError` ("damaged or incomplete: delete it and download it again").
+  pooch's own Unzip/Untar processors are not used: Untar applies no extraction filter on
+  Python < 3.12 (so ``../`` members and outside links are written), Unzip silently rewrites
+  unsafe names, and neither extracts atomically.
 * :func:`fetch_ncd` gets the survey's Natural-Color Dataset from the Google Drive links that
   the survey's README publishes (recorded in ``data/ncd_sources.json``).
 
@@ -16,35 +21,35 @@ cannot verify what it downloaded: it prints the computed sha256 with a warning a
 in ``<dest>/.sha256`` so that later copies can be compared with it. Record that value in
 ``ncd_sources.json`` to turn verification on.
 
-Command line: ``python -m colorsurvey.data.download ncd --dest DIR`` (also wired as
-``colorsurvey download ...`` where the CLI delegates to :func:`main`).
+Command line: ``colorsurvey download ncd [--dest DIR]`` and ``colorsurvey download weights
+NAME`` (``python -m colorsurvey.data.download ...`` runs the same).
 """
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import html
-import http.client
-import http.cookiejar
 import json
+import lzma
 import os
 import re
 import shutil
-import socket
-import ssl
 import stat
 import sys
 import tarfile
 import tempfile
-import urllib.error
 import urllib.parse
 import urllib.request
 import warnings
 import zipfile
+import zlib
 from pathlib import Path, PurePosixPath
 
+import pooch
+
 __all__ = [
-    "DownloadError", "OfflineError", "ChecksumError", "UnsafeArchiveError",
+    "DownloadError", "OfflineError", "ChecksumError", "UnsafeArchiveError", "DamagedArchiveError",
     "download", "safe_extract", "fetch_ncd", "sha256_file", "load_sources",
     "gdrive_file_id", "gdrive_confirm_url", "SOURCES_PATH", "main",
 ]
@@ -68,6 +73,16 @@ class ChecksumError(DownloadError):
 
 class UnsafeArchiveError(ValueError):
     """An archive member would land outside the destination, or is a device/special file."""
+
+
+class DamagedArchiveError(ValueError):
+    """A zip or tar archive is truncated or corrupt (typically an interrupted download);
+    ``detail`` says what failed."""
+
+    def __init__(self, archive: Path, dest: Path, detail: str):
+        self.detail = detail
+        super().__init__(f"{archive} is damaged or incomplete ({detail}), as an interrupted download "
+                         f"leaves it; nothing was extracted into {dest}. Delete it and download it again.")
 
 
 def sha256_file(path: str | os.PathLike) -> str:
@@ -135,27 +150,68 @@ def gdrive_confirm_url(page: str, file_id: str, cookies: dict[str, str] | None =
     return None
 
 
-def _open_url(url: str, timeout: float, manual: str):
-    """urlopen, following Google Drive's confirmation page for large files."""
-    fid = gdrive_file_id(url)
-    if fid is None:
-        return urllib.request.urlopen(urllib.request.Request(url, headers={"User-Agent": _UA}),
-                                      timeout=timeout)
-    jar = http.cookiejar.CookieJar()
-    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
-    nxt = _GDRIVE_UC.format(id=fid)
-    seen = set()
-    while nxt not in seen and len(seen) < 4:
-        seen.add(nxt)
-        resp = opener.open(urllib.request.Request(nxt, headers={"User-Agent": _UA}), timeout=timeout)
-        if not resp.headers.get("Content-Type", "").lower().startswith("text/html"):
-            return resp
-        with resp:
-            page = resp.read(4_000_000).decode("utf-8", "replace")
-        nxt = gdrive_confirm_url(page, fid, {c.name: c.value for c in jar}) or nxt
-    raise DownloadError(
-        "Google Drive answered with a web page instead of the file (download quota exceeded, "
-        f"sign-in required, or the link changed): {url}. {manual}")
+class _Downloader:
+    """A pooch downloader (``downloader(url, output_file, pooch)``): http(s) through
+    :class:`pooch.HTTPDownloader` (requests), Google Drive links through the large-file
+    confirmation page first, ``file://`` by copying. After the transfer it checks the byte
+    count and a sha256 *prefix* (pooch checks full digests itself), raising
+    :class:`ChecksumError` before pooch moves the file into place."""
+
+    def __init__(self, timeout: float, progress: bool, desc: str, manual: str,
+                 sha256_prefix: str | None = None, size: int | None = None):
+        self.timeout, self.progress, self.desc, self.manual = timeout, progress, desc, manual
+        self.sha256_prefix, self.size = sha256_prefix, size
+
+    def __call__(self, url: str, output_file: str, pooch_=None, check_only: bool = False) -> None:
+        from tqdm.auto import tqdm
+
+        with tqdm(unit="B", unit_scale=True, unit_divisor=1024, desc=self.desc, leave=False,
+                  disable=not self.progress) as bar:
+            if urllib.parse.urlparse(url).scheme == "file":
+                src = Path(urllib.request.url2pathname(urllib.parse.urlparse(url).path))
+                if not src.is_file():
+                    raise DownloadError(f"no such file: {src} (from {url}). {self.manual}")
+                bar.total = src.stat().st_size
+                with open(src, "rb") as fin, open(output_file, "wb") as fout:
+                    for chunk in iter(lambda: fin.read(_CHUNK), b""):
+                        fout.write(chunk)
+                        bar.update(len(chunk))
+            else:
+                kw = {}
+                fid = gdrive_file_id(url)
+                if fid is not None:
+                    url, kw["cookies"] = self._gdrive_url(url, fid)
+                pooch.HTTPDownloader(progressbar=bar if self.progress else False, timeout=self.timeout,
+                                     headers={"User-Agent": _UA}, **kw)(url, output_file, pooch_)
+        got = os.path.getsize(output_file)
+        if self.size is not None and got != self.size:
+            raise ChecksumError(f"the download of {url} is damaged or incomplete: {got} bytes instead of "
+                                f"{self.size}; nothing was saved. Try again. {self.manual}")
+        if self.sha256_prefix:
+            digest = sha256_file(output_file)
+            if not digest.startswith(self.sha256_prefix):
+                raise ChecksumError(f"sha256 mismatch for {url}: expected {self.sha256_prefix}..., got "
+                                    f"{digest}; nothing was saved. The file may have changed upstream or "
+                                    f"the transfer was damaged. {self.manual}")
+
+    def _gdrive_url(self, url: str, fid: str):
+        """Follow Google Drive's "can't scan this file for viruses" page to the file itself."""
+        import requests
+
+        session = requests.Session()
+        session.headers["User-Agent"] = _UA
+        nxt, seen = _GDRIVE_UC.format(id=fid), set()
+        while nxt not in seen and len(seen) < 4:
+            seen.add(nxt)
+            with session.get(nxt, timeout=self.timeout, stream=True) as r:
+                r.raise_for_status()
+                if not r.headers.get("Content-Type", "").lower().startswith("text/html"):
+                    return nxt, session.cookies
+                page = r.raw.read(4_000_000, decode_content=True).decode("utf-8", "replace")
+            nxt = gdrive_confirm_url(page, fid, session.cookies.get_dict()) or nxt
+        raise DownloadError(
+            "Google Drive answered with a web page instead of the file (download quota exceeded, "
+            f"sign-in required, or the link changed): {url}. {self.manual}")
 
 
 # --------------------------------------------------------------------------------------
@@ -167,70 +223,72 @@ def _manual(url: str, dest: Path, hint: str | None) -> str:
 
 
 def download(url: str, dest: str | os.PathLike, sha256: str | None = None, progress: bool = True,
-             *, timeout: float = 60.0, manual_hint: str | None = None) -> Path:
+             *, size: int | None = None, timeout: float = 60.0, manual_hint: str | None = None) -> Path:
     """Download ``url`` to ``dest`` (a file path; an existing folder gets the URL's file name).
 
-    Streams into a temporary file in ``dest``'s folder, hashing as it goes, then renames it
-    to ``dest`` with ``os.replace`` - a reader never sees a partial file, and on any failure
-    the temporary file is removed. With ``sha256`` a mismatch raises :class:`ChecksumError`
-    naming both hashes and keeps nothing. A tqdm progress bar shows unless ``progress`` is
-    False. ``file://`` URLs work (urllib). Google Drive links (``/file/d/<id>``, ``?id=<id>``)
-    go through the large-file confirmation page.
+    Through :func:`pooch.retrieve`: the bytes go to a temporary file in ``dest``'s folder and
+    are renamed to ``dest`` only once complete and checked - a reader never sees a partial
+    file, and on any failure nothing is left behind. ``sha256``: the full hex digest (checked
+    by pooch) or a prefix of it (e.g. the ``9b330a0b`` of a torch-hub name; checked here);
+    ``size``: the expected byte count. A mismatch raises :class:`ChecksumError` naming both
+    values and keeps nothing. An existing ``dest`` that matches ``sha256`` (or any existing
+    ``dest`` when no full sha256 is given) is kept without downloading: delete it to download
+    again. A tqdm progress bar shows unless ``progress`` is False. ``file://`` URLs work;
+    Google Drive links (``/file/d/<id>``, ``?id=<id>``) go through the large-file confirmation
+    page.
 
-    Raises :class:`OfflineError` (a RuntimeError) when the network or host is unreachable,
-    :class:`DownloadError` on an HTTP error; both messages say what to download by hand and
-    where to put it (``manual_hint`` replaces that advice).
+    Raises :class:`OfflineError` (a RuntimeError) when the network or host is unreachable or
+    the transfer breaks off, :class:`DownloadError` on an HTTP error; both messages say what
+    to download by hand and where to put it (``manual_hint`` replaces that advice).
     """
-    from tqdm.auto import tqdm
+    import requests
 
     dest = Path(dest).expanduser()
     if dest.is_dir():
         name = Path(urllib.parse.urlparse(url).path).name or "download"
         dest = dest / name
-    dest.parent.mkdir(parents=True, exist_ok=True)
     manual = _manual(url, dest, manual_hint)
-    fd, tmp_name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
-    tmp = Path(tmp_name)
-    h = hashlib.sha256()
+    sha = sha256.strip().lower() if sha256 else None
+    full = sha if sha and len(sha) == 64 else None
+    fetcher = _Downloader(timeout, progress, dest.name, manual, sha256_prefix=sha if sha and not full else None,
+                          size=size)
+    logger = pooch.get_logger()
+    level = logger.level
+    if not progress:
+        logger.setLevel("WARNING")
     try:
-        with os.fdopen(fd, "wb") as f:
-            try:
-                resp = _open_url(url, timeout, manual)
-                with resp:
-                    total = resp.headers.get("Content-Length")
-                    total = int(total) if total and total.isdigit() else None
-                    got = 0
-                    with tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024,
-                              desc=dest.name, disable=not progress, leave=False) as bar:
-                        while True:
-                            chunk = resp.read(_CHUNK)
-                            if not chunk:
-                                break
-                            f.write(chunk)
-                            h.update(chunk)
-                            got += len(chunk)
-                            bar.update(len(chunk))
-            except urllib.error.HTTPError as e:
-                raise DownloadError(f"HTTP {e.code} {e.reason} for {url}. {manual}") from e
-            except (urllib.error.URLError, socket.timeout, TimeoutError, ConnectionError,
-                    http.client.HTTPException, ssl.SSLError, socket.gaierror) as e:
-                reason = getattr(e, "reason", e)
-                raise OfflineError(
-                    f"could not download {url} ({type(e).__name__}: {reason}); the network or "
-                    f"host is unreachable. {manual}") from e
-            if total is not None and got != total:
-                raise OfflineError(f"download of {url} stopped after {got} of {total} bytes. {manual}")
-        digest = h.hexdigest()
-        if sha256 and digest.lower() != sha256.strip().lower():
-            raise ChecksumError(
-                f"sha256 mismatch for {url}: expected {sha256.strip().lower()}, got {digest}; "
-                f"nothing was saved to {dest}. The file may have changed upstream or the "
-                "transfer was corrupted.")
-        os.replace(tmp, dest)
+        out = pooch.retrieve(url, known_hash=f"sha256:{full}" if full else None, fname=dest.name,
+                             path=dest.parent, downloader=fetcher, progressbar=progress)
+    except requests.exceptions.HTTPError as e:
+        r = e.response
+        raise DownloadError(f"HTTP {getattr(r, 'status_code', '?')} {getattr(r, 'reason', '')} for {url}. "
+                            f"{manual}") from e
+    except (requests.exceptions.ConnectionError, requests.exceptions.Timeout,
+            requests.exceptions.ChunkedEncodingError) as e:
+        raise OfflineError(
+            f"could not download {url} ({type(e).__name__}: {_reason(e)}); the network or host is "
+            f"unreachable or the transfer broke off. {manual}") from e
+    except requests.exceptions.RequestException as e:
+        raise DownloadError(f"could not download {url} ({type(e).__name__}: {_reason(e)}). {manual}") from e
+    except ValueError as e:
+        if isinstance(e, DownloadError) or "hash" not in str(e).lower():
+            raise
+        m = re.search(r"got (\w+)", str(e))
+        raise ChecksumError(
+            f"sha256 mismatch for {url}: expected {full}, got {m.group(1) if m else '?'}; nothing was "
+            f"saved to {dest}. The file may have changed upstream or the transfer was damaged.") from None
     finally:
-        if tmp.exists():
-            tmp.unlink()
-    return dest
+        logger.setLevel(level)
+    return Path(out)
+
+
+def _reason(e: BaseException) -> str:
+    """The innermost reason of a requests/urllib3 error, on one line."""
+    for _ in range(8):
+        if e.__context__ is None or not str(e.__context__):
+            break
+        e = e.__context__
+    return " ".join(str(e).split())[:300]
 
 
 # --------------------------------------------------------------------------------------
@@ -309,7 +367,8 @@ def safe_extract(archive: str | os.PathLike, dest: str | os.PathLike) -> Path:
     top-level entries is renamed into ``dest``, replacing an entry of the same name).
     Zip symlink entries inside ``dest`` are written as small files holding the target, as
     :mod:`zipfile` does; tar members additionally go through tarfile's ``data`` filter.
-    Returns ``dest``.
+    A truncated or corrupt archive raises :class:`DamagedArchiveError` (a ValueError) saying
+    so and to download it again; nothing is extracted then. Returns ``dest``.
     """
     archive, dest = Path(archive), Path(dest).expanduser()
     if not archive.is_file():
@@ -320,48 +379,70 @@ def safe_extract(archive: str | os.PathLike, dest: str | os.PathLike) -> Path:
         kind = "tar"
     else:
         with open(archive, "rb") as f:
-            head = f.read(8)
+            head = f.read(512)
+        known = _archive_format(head)
+        if known:
+            raise DamagedArchiveError(archive, dest, f"a {known} that cannot be read to its end")
         guess = " (it looks like a RAR archive)" if head.startswith(b"Rar!") else \
             " (it looks like a 7z archive)" if head.startswith(b"7z\xbc\xaf") else ""
         raise ValueError(f"{archive} is neither a zip nor a tar archive{guess}; extract it by "
                          f"hand into {dest}")
     dest.parent.mkdir(parents=True, exist_ok=True)
-    if kind == "zip":
-        with zipfile.ZipFile(archive) as zf:
-            members = _check_zip(zf, archive)
-            tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.extract-", dir=dest.parent))
-            try:
-                for info in members:
-                    rel = _safe_relpath(info.filename, archive)
-                    if rel is None:
-                        continue
-                    out = tmp.joinpath(*rel.parts)
-                    if info.is_dir():
-                        out.mkdir(parents=True, exist_ok=True)
-                        continue
-                    out.parent.mkdir(parents=True, exist_ok=True)
-                    with zf.open(info) as src, open(out, "wb") as dst:
-                        shutil.copyfileobj(src, dst, _CHUNK)
-            except BaseException:
-                shutil.rmtree(tmp, ignore_errors=True)
-                raise
-    else:
-        with tarfile.open(archive, "r:*") as tf:
-            members = _check_tar(tf, archive)
-            tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.extract-", dir=dest.parent))
-            try:
-                if hasattr(tarfile, "data_filter"):
-                    tf.extractall(tmp, members=members, filter="data")
-                else:  # pragma: no cover - Python without extraction filters
-                    tf.extractall(tmp, members=members)
-            except getattr(tarfile, "FilterError", ()) as e:
-                shutil.rmtree(tmp, ignore_errors=True)
-                raise UnsafeArchiveError(f"{archive}: {e}; refusing to extract") from e
-            except BaseException:
-                shutil.rmtree(tmp, ignore_errors=True)
-                raise
+    try:
+        if kind == "zip":
+            with zipfile.ZipFile(archive) as zf:
+                members = _check_zip(zf, archive)
+                tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.extract-", dir=dest.parent))
+                try:
+                    for info in members:
+                        rel = _safe_relpath(info.filename, archive)
+                        if rel is None:
+                            continue
+                        out = tmp.joinpath(*rel.parts)
+                        if info.is_dir():
+                            out.mkdir(parents=True, exist_ok=True)
+                            continue
+                        out.parent.mkdir(parents=True, exist_ok=True)
+                        with zf.open(info) as src, open(out, "wb") as dst:
+                            shutil.copyfileobj(src, dst, _CHUNK)
+                except BaseException:
+                    shutil.rmtree(tmp, ignore_errors=True)
+                    raise
+        else:
+            with tarfile.open(archive, "r:*") as tf:
+                members = _check_tar(tf, archive)
+                tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.extract-", dir=dest.parent))
+                try:
+                    if hasattr(tarfile, "data_filter"):
+                        tf.extractall(tmp, members=members, filter="data")
+                    else:  # pragma: no cover - Python without extraction filters
+                        tf.extractall(tmp, members=members)
+                except getattr(tarfile, "FilterError", ()) as e:
+                    shutil.rmtree(tmp, ignore_errors=True)
+                    raise UnsafeArchiveError(f"{archive}: {e}; refusing to extract") from e
+                except BaseException:
+                    shutil.rmtree(tmp, ignore_errors=True)
+                    raise
+    except _DAMAGED as e:
+        raise DamagedArchiveError(archive, dest, f"{type(e).__name__}: {e}") from e
     _move_into_place(tmp, dest)
     return dest
+
+
+#: what reading a truncated or corrupt archive raises
+_DAMAGED = (zipfile.BadZipFile, tarfile.ReadError, tarfile.CompressionError, EOFError, zlib.error,
+            lzma.LZMAError, gzip.BadGzipFile)
+
+
+def _archive_format(head: bytes) -> str | None:
+    """The archive or compression format that the first 512 bytes announce, else None."""
+    if head[:4] in (b"PK\x03\x04", b"PK\x05\x06", b"PK\x07\x08"):
+        return "zip archive"
+    if head[:2] == b"\x1f\x8b" or head[:3] == b"BZh" or head[:6] == b"\xfd7zXZ\x00":
+        return "compressed (tar) archive"
+    if head[257:262] == b"ustar":
+        return "tar archive"
+    return None
 
 
 def _move_into_place(tmp: Path, dest: Path) -> None:
@@ -385,6 +466,17 @@ def _move_into_place(tmp: Path, dest: Path) -> None:
 # --------------------------------------------------------------------------------------
 # NCD
 # --------------------------------------------------------------------------------------
+
+def _write_text_atomic(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
 
 def load_sources(path: str | os.PathLike | None = None) -> dict:
     """The NCD download records (``data/ncd_sources.json`` of the repository)."""
@@ -434,6 +526,8 @@ def fetch_ncd(dest: str | os.PathLike | None = None, progress: bool = True, *,
     created = not dest.exists()
     dest.mkdir(parents=True, exist_ok=True)
     archive = dest / f".ncd_{which}.download"
+    if force:
+        archive.unlink(missing_ok=True)              # else pooch would keep the cached copy
     try:
         download(entry["download_url"], archive, sha256=entry.get("sha256"), progress=progress,
                  timeout=timeout, manual_hint=manual)
@@ -442,17 +536,23 @@ def fetch_ncd(dest: str | os.PathLike | None = None, progress: bool = True, *,
             dest.rmdir()                                 # leave no empty folder behind
         raise
     digest = sha256_file(archive)
+    try:
+        safe_extract(archive, dest)
+    except DamagedArchiveError as e:
+        archive.unlink(missing_ok=True)                  # a cached damaged copy would be reused
+        raise DownloadError(
+            f"the downloaded NCD {which} archive is damaged or incomplete ({e.detail}); "
+            f"it was deleted and nothing was extracted. Download it again (run the same command), or: "
+            f"{manual}") from e
+    except ValueError as e:
+        raise DownloadError(f"{e} (the archive is kept at {archive}). {manual}") from e
+    _write_text_atomic(dest / ".sha256", f"{digest}  ncd_{which} {entry['download_url']}\n")
     if not entry.get("sha256"):
         msg = (f"NCD {which} archive downloaded but NOT verified: data/ncd_sources.json records no "
                f"sha256. Computed sha256 = {digest} (saved to {dest / '.sha256'}); record it in "
                "ncd_sources.json to verify later downloads.")
         print(msg, file=sys.stderr)
         warnings.warn(msg, stacklevel=2)
-    try:
-        safe_extract(archive, dest)
-    except ValueError as e:
-        raise DownloadError(f"{e}. {manual}") from e
-    (dest / ".sha256").write_text(f"{digest}  ncd_{which} {entry['download_url']}\n", encoding="utf-8")
     if not keep_archive:
         archive.unlink(missing_ok=True)
     root, n = find_ncd_root(dest)
@@ -462,13 +562,9 @@ def fetch_ncd(dest: str | os.PathLike | None = None, progress: bool = True, *,
     return root
 
 
-def main(argv: list[str] | None = None) -> int:
-    """``ncd [--dest DIR] [--gray] [--force] [--keep-archive] [--quiet]`` or
-    ``url URL DEST [--sha256 HEX]``."""
-    import argparse
-
-    ap = argparse.ArgumentParser(prog="colorsurvey download", description=__doc__.split("\n\n")[0])
-    sub = ap.add_subparsers(dest="what", required=True)
+def add_arguments(p) -> None:
+    """The ``colorsurvey download`` sub-commands (``ncd``, ``weights``, ``url``) on parser ``p``."""
+    sub = p.add_subparsers(dest="what", required=True)
     a = sub.add_parser("ncd", help="the survey's Natural-Color Dataset (Google Drive)")
     a.add_argument("--dest", default=None, help="target folder (default $COLORSURVEY_DATA/ncd "
                    "or ~/.cache/colorsurvey/ncd)")
@@ -476,23 +572,38 @@ def main(argv: list[str] | None = None) -> int:
     a.add_argument("--force", action="store_true", help="download even if present")
     a.add_argument("--keep-archive", action="store_true")
     a.add_argument("--quiet", action="store_true", help="no progress bar")
+    w = sub.add_parser("weights", help="published weights by name (see `colorsurvey list`)")
+    w.add_argument("name", help="e.g. eccv16, siggraph17, vgg19")
+    w.add_argument("--dest", default=None, help="folder (default $COLORSURVEY_CACHE/weights)")
+    w.add_argument("--quiet", action="store_true")
     b = sub.add_parser("url", help="any URL, with an optional sha256 check")
     b.add_argument("url")
     b.add_argument("dest")
     b.add_argument("--sha256", default=None)
     b.add_argument("--quiet", action="store_true")
-    args = ap.parse_args(argv)
-    try:
-        if args.what == "ncd":
-            root = fetch_ncd(args.dest, progress=not args.quiet, which="gray" if args.gray else "color",
-                             force=args.force, keep_archive=args.keep_archive)
-            print(root)
-        else:
-            print(download(args.url, args.dest, sha256=args.sha256, progress=not args.quiet))
-    except (DownloadError, ValueError, FileNotFoundError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
+    p.set_defaults(fn=run)
+
+
+def run(args) -> int:
+    """Carry out a parsed ``colorsurvey download`` command; errors propagate to the CLI."""
+    if args.what == "ncd":
+        root = fetch_ncd(args.dest, progress=not args.quiet, which="gray" if args.gray else "color",
+                         force=args.force, keep_archive=args.keep_archive)
+        print(f"NCD is ready at {root}")
+    elif args.what == "weights":
+        from ..models.weights import find
+
+        print(find(args.name).fetch(args.dest, progress=not args.quiet))
+    else:
+        print(download(args.url, args.dest, sha256=args.sha256, progress=not args.quiet))
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m colorsurvey.data.download ...`` = ``colorsurvey download ...``."""
+    from ..cli import main as cli_main
+
+    return cli_main(["download", *(sys.argv[1:] if argv is None else argv)])
 
 
 if __name__ == "__main__":  # pragma: no cover

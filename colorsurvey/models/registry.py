@@ -6,6 +6,8 @@ Each method module registers its classes with :func:`register`; importing
 
 from __future__ import annotations
 
+import os
+
 import torch
 
 from .base import ColorizationModel, ModelCard
@@ -34,7 +36,8 @@ def get_class(key: str) -> type[ColorizationModel]:
 
 
 def create(key: str, size: str = "small", seed: int | None = None, *, references=None,
-           **overrides) -> ColorizationModel:
+           pretrained: bool | str | os.PathLike = False, weights_cache: str | os.PathLike | None = None,
+           progress: bool = True, **overrides) -> ColorizationModel:
     """Build a method by key and size preset; ``overrides`` replace preset arguments.
 
     ``seed`` seeds torch before the weights are initialised, so a run is repeatable from
@@ -42,11 +45,25 @@ def create(key: str, size: str = "small", seed: int | None = None, *, references
     method may draw reference images from (exemplar-based methods); passed on only to methods
     that take it (:func:`accepts`), so callers need not ask which kind a method is.
 
+    ``pretrained=True`` loads the weights the authors published for this method and size
+    (declared beside the method, :mod:`colorsurvey.models.weights`): from ``weights_cache``
+    or the default cache when present, else downloaded (``progress``: a progress bar) and
+    the model is returned in eval mode. A path instead of True loads that local file (in the
+    published layout). A method or size without published weights raises a KeyError that
+    says which sizes have them; offline, :class:`colorsurvey.data.download.OfflineError`
+    names the file to download by hand and where to save it.
+
     Asking for a preset the method lacks is an error naming the available ones.
     """
     cls = get_class(key)
     if size not in cls.sizes:
         raise KeyError(f"{key!r} has no size {size!r}; available: {', '.join(cls.sizes)}")
+    weights = None
+    if pretrained is not False and pretrained is not None:
+        from .weights import published_for
+
+        weights = published_for(key, size)
+        overrides = {**weights.build, **overrides}
     kwargs = {**cls.sizes[size], **overrides}
     if references is not None and accepts(key, "references"):
         kwargs["references"] = references
@@ -54,6 +71,10 @@ def create(key: str, size: str = "small", seed: int | None = None, *, references
         torch.manual_seed(seed)
     model = cls(**kwargs)
     model.size_name = size
+    if weights is not None:
+        path = None if pretrained is True else pretrained
+        weights.load_into(model, path, cache_dir=weights_cache, progress=progress)
+        model.eval()
     return model
 
 

@@ -10,8 +10,11 @@ ImageNet-trained network. Here:
   weights load by name, and a ``width`` multiplier (1 = the published 64-128-256-512-512
   channels; 1/4 and 1/16 for the small and smoke sizes). Input: sRGB in [0, 1], normalised
   with the ImageNet mean and std inside.
-* :func:`torchvision_vgg19` loads the ImageNet weights when ``torchvision`` imports *and* the
-  weight file is already in torch.hub's cache (nothing is downloaded).
+* :data:`VGG19_IMAGENET` declares torchvision's ImageNet VGG19 file (URL, hash, size, licence,
+  and the key remapping onto :class:`VGG19Features`); :func:`torchvision_vgg19` loads it when
+  the file is already on disk (this project's weights cache or torch.hub's; nothing is
+  downloaded: ``colorsurvey download weights vgg19`` fetches it). torchvision itself is not
+  needed.
 * :func:`train_vgg19` is the fallback: the same network trained here as a category
   classifier on the dataset (mostly gray input, some colour so its features also see colour,
   which the perceptual loss needs), with BatchNorm during training folded into the
@@ -34,8 +37,10 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .weights import OfficialWeights, declare
+
 __all__ = ["VGG19Features", "LEVELS", "vgg_widths", "torchvision_vgg19", "train_vgg19", "get_vgg19",
-           "default_cache_dir", "dataset_key"]
+           "default_cache_dir", "dataset_key", "VGG19_IMAGENET"]
 
 #: The five levels Deep Exemplar matches at, with their index in ``features`` and stride.
 LEVELS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
@@ -45,7 +50,23 @@ STRIDES = {"relu1_1": 1, "relu2_1": 2, "relu3_1": 4, "relu4_1": 8, "relu5_1": 16
 _BLOCKS = ((64, 2), (128, 2), (256, 4), (512, 4), (512, 1))
 _MEAN = (0.485, 0.456, 0.406)
 _STD = (0.229, 0.224, 0.225)
-_TORCHVISION_FILE = "vgg19-dcbb9e9d.pth"
+
+#: torchvision's ImageNet VGG19 (Simonyan & Zisserman 2015), the network Deep Exemplar and Fast
+#: Deep Exemplar match with. Only ``features.0`` ... ``features.28`` (conv1_1 ... conv5_1) are
+#: kept; the classifier is dropped.
+VGG19_IMAGENET = declare(OfficialWeights(
+    name="vgg19",
+    title="VGG19 ImageNet features (torchvision), up to relu5_1",
+    url="https://download.pytorch.org/models/vgg19-dcbb9e9d.pth",
+    # the torch-hub name's prefix; the byte count is the one torch.hub reports downloading it
+    sha256="dcbb9e9d", bytes=574_673_361,
+    licence="BSD-3-Clause (torchvision); the weights were trained on ImageNet, whose terms "
+            "allow non-commercial research and education only",
+    source="github.com/pytorch/vision (torchvision/models/vgg.py, VGG19_Weights.IMAGENET1K_V1)",
+    parameters=12_944_960,                  # conv1_1 ... conv5_1, what loads here
+    keep=r"^features\.([0-9]|1[0-9]|2[0-8])\.", rename=((r"^features\.", ""),),
+))
+_TORCHVISION_FILE = VGG19_IMAGENET.filename
 
 
 def vgg_widths(width: float = 1.0) -> tuple[int, ...]:
@@ -136,30 +157,24 @@ class VGG19Features(nn.Module):
 # --------------------------------------------------------------------------------------
 
 def torchvision_vgg19(weights_path: str | os.PathLike | None = None) -> VGG19Features | None:
-    """The ImageNet VGG19 if ``torchvision`` imports and its weights are on disk, else None.
+    """The ImageNet VGG19 (:data:`VGG19_IMAGENET`) if its file is on disk, else None.
 
-    Looks in ``weights_path``, then torch.hub's checkpoint folder for ``vgg19-dcbb9e9d.pth``;
-    never downloads.
+    Looks in ``weights_path``, then this project's weights cache and torch.hub's checkpoint
+    folder for ``vgg19-dcbb9e9d.pth``; never downloads (``colorsurvey download weights vgg19``
+    does). A file that fails its hash check or does not fit is passed over.
     """
-    try:
-        import torchvision  # noqa: F401
-    except Exception:
-        return None
     places = [Path(weights_path).expanduser()] if weights_path else []
-    places.append(Path(torch.hub.get_dir()) / "checkpoints" / _TORCHVISION_FILE)
+    places += VGG19_IMAGENET.places()
     for p in places:
         if p.is_file():
             try:
-                sd = torch.load(p, map_location="cpu", weights_only=True)
-                feats = {k[len("features."):]: v for k, v in sd.items()
-                         if k.startswith("features.") and int(k.split(".")[1]) <= 28}
                 vgg = VGG19Features(1.0)
-                vgg.features.load_state_dict(feats)
-                vgg.state.fill_(2)
-                vgg.source = f"torchvision VGG19, ImageNet weights ({p.name})"
-                return vgg.eval().requires_grad_(False)
-            except Exception:
+                VGG19_IMAGENET.load_into(vgg.features, p)
+            except (RuntimeError, ValueError, OSError):
                 continue
+            vgg.state.fill_(2)
+            vgg.source = f"torchvision VGG19, ImageNet weights ({p.name})"
+            return vgg.eval().requires_grad_(False)
     return None
 
 
@@ -326,8 +341,9 @@ def get_vgg19(width: float = 0.25, kind: str = "auto", source=None, steps: int =
         if vgg is not None:
             return vgg
         if kind == "torchvision":
-            raise RuntimeError("torchvision's VGG19 ImageNet weights are not available on this machine "
-                               f"(needs `import torchvision` and {_TORCHVISION_FILE} in torch.hub's cache)")
+            raise RuntimeError(f"torchvision's VGG19 ImageNet weights are not available on this machine: "
+                               f"put {_TORCHVISION_FILE} into {VGG19_IMAGENET.places()[0].parent} "
+                               "(`colorsurvey download weights vgg19` downloads it)")
     if source is None:
         return VGG19Features(width).eval().requires_grad_(False)
     return train_vgg19(source, width=width, steps=steps, cache_dir=cache_dir, device=device,
