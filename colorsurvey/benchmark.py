@@ -37,6 +37,7 @@ import pandas as pd
 import torch
 
 from . import models
+from .models.weights import published as published_weights
 from .evaluate import (TABLE_METRICS, compute_row, evaluate, per_category_table,
                        write_table)
 from .profiles import Profile, get_profile
@@ -49,11 +50,9 @@ __all__ = ["Benchmark", "BenchmarkResult", "run_benchmark", "survey_conclusions"
 #: profile, seed and data, so one folder serves every profile and data set)
 SHARED_CACHE = Path("output") / "benchmark" / "cache"
 
-#: methods whose authors publish PyTorch weights: key -> the label of their row
-OFFICIAL_WEIGHTS = {
-    "colorful": "Colorful Colorization (official ECCV16 weights)",
-    "realtime-ug": "Real-Time User-Guided (official SIGGRAPH17 weights, no hints)",
-}
+#: methods whose authors publish PyTorch weights: key -> the label of their row (read from the
+#: declarations beside each method, :mod:`colorsurvey.models.weights`)
+OFFICIAL_WEIGHTS = {w.method: w.label for w in published_weights() if w.method is not None}
 
 
 @dataclass
@@ -195,17 +194,15 @@ class Benchmark:
 
     def _official_rows(self, result: BenchmarkResult) -> None:
         """Evaluate the authors' weights where they can be downloaded (or are cached)."""
-        for key, label in OFFICIAL_WEIGHTS.items():
+        for w in published_weights():
+            if w.method is None:
+                continue
+            key, label = w.method, w.label
             if key not in models.list_models():
                 result.official[label] = "not available: method not registered in this version"
                 continue
-            cls = models.get_class(key)
-            loader = getattr(cls, "from_official", None)
-            if loader is None:
-                result.official[label] = "not available: no official loader"
-                continue
             try:
-                model = loader(progress=self.progress)
+                model = models.create(key, size=w.size, pretrained=True, progress=self.progress)
             except Exception as e:  # offline, checksum, ...: say so instead of leaving a hole
                 result.official[label] = f"not available: {type(e).__name__}: {str(e).splitlines()[0]}"
                 continue

@@ -19,8 +19,8 @@ import torch
 from PIL import Image
 
 from colorsurvey.data.download import (
-    ChecksumError, OfflineError, UnsafeArchiveError, download, fetch_ncd, gdrive_confirm_url,
-    gdrive_file_id, safe_extract,
+    ChecksumError, DamagedArchiveError, DownloadError, OfflineError, UnsafeArchiveError, download,
+    fetch_ncd, gdrive_confirm_url, gdrive_file_id, safe_extract,
 )
 from colorsurvey.data.real import (
     NCD, NCD_CATEGORIES, ImageFolder, ImageReadError, caption_for, find_ncd_root,
@@ -510,6 +510,113 @@ def test_safe_extract_good_archives(tmp_path):
     assert (dest / "Top" / "Apple" / "a2.txt").read_text() == "A2"
     assert (dest / "Top" / "rel_link").read_text() == "A2"
     assert sorted(p.name for p in dest.iterdir()) == ["Top"]
+
+
+def _ncd_zip(path: Path) -> Path:
+    with zipfile.ZipFile(path, "w") as zf:
+        for c in NCD_CATEGORIES:
+            buf = io.BytesIO()
+            Image.fromarray(disk_image(24)).save(buf, "PNG")
+            zf.writestr(f"NCD_color/{c}/{c}_1.png", buf.getvalue())
+    return path
+
+
+@pytest.mark.parametrize("kind", ["zip", "tar.gz", "tar"])
+def test_safe_extract_says_a_truncated_archive_is_damaged(tmp_path, kind):
+    """An interrupted download (the first 60% of the bytes) is reported as damaged, with the
+    advice to download again - not as 'neither a zip nor a tar archive' - and nothing is
+    extracted."""
+    full = tmp_path / f"full.{kind}"
+    if kind == "zip":
+        _ncd_zip(full)
+    else:
+        with tarfile.open(full, "w:gz" if kind == "tar.gz" else "w") as tf:
+            for i in range(4):
+                data = os.urandom(20_000)                 # incompressible: truncation cuts members
+                info = tarfile.TarInfo(f"Top/Apple/{i}.bin")
+                info.size = len(data)
+                tf.addfile(info, io.BytesIO(data))
+    cut = tmp_path / f"cut.{kind}"
+    cut.write_bytes(full.read_bytes()[: int(full.stat().st_size * 0.6)])
+    dest = tmp_path / "dest"
+    with pytest.raises(DamagedArchiveError) as ei:
+        safe_extract(cut, dest)
+    msg = str(ei.value)
+    assert "damaged or incomplete" in msg and "download it again" in msg and str(cut) in msg
+    assert "neither a zip nor a tar" not in msg
+    assert not dest.exists() and sorted(p.name for p in tmp_path.iterdir()) == sorted([full.name, cut.name])
+    assert safe_extract(full, dest) == dest                  # the whole file still extracts
+
+
+def test_fetch_ncd_with_a_damaged_archive(tmp_path, no_proxy, capsys):
+    """A truncated NCD archive: the error says it is damaged and to download again, the damaged
+    copy is deleted (else the download cache would keep serving it), and no .sha256 file is
+    written or announced."""
+    z = _ncd_zip(tmp_path / "ncd.zip")
+    cut = tmp_path / "cut.zip"
+    cut.write_bytes(z.read_bytes()[: z.stat().st_size // 2])
+    sources = tmp_path / "sources.json"
+    sources.write_text(
+        '{"archives": {"color": {"label": "Color-Groundtruth", "view_url": "https://example.invalid/v", '
+        f'"download_url": "{cut.as_uri()}", "sha256": null}}}}}}')
+    dest = tmp_path / "ncd"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")                    # no "downloaded but NOT verified" claim
+        with pytest.raises(DownloadError) as ei:
+            fetch_ncd(dest, progress=False, sources=sources)
+    msg = str(ei.value)
+    assert "damaged or incomplete" in msg and "deleted" in msg and "Download it again" in msg
+    assert list(dest.iterdir()) == []                     # no archive, no .sha256, nothing extracted
+    assert ".sha256" not in capsys.readouterr().err
+
+
+def test_download_checks_size_and_sha256_prefix_and_caches(tmp_path, no_proxy):
+    src = tmp_path / "w-1234abcd.pth"
+    data = os.urandom(50_000)
+    src.write_bytes(data)
+    digest = hashlib.sha256(data).hexdigest()
+    out = tmp_path / "out"
+    with pytest.raises(ChecksumError, match="damaged or incomplete: 50000 bytes instead of 49999"):
+        download(src.as_uri(), out / "a.pth", sha256=digest[:8], size=49_999, progress=False)
+    with pytest.raises(ChecksumError, match=f"expected {'0' * 8}\\.\\.\\., got {digest}"):
+        download(src.as_uri(), out / "a.pth", sha256="0" * 8, progress=False)
+    assert list(out.iterdir()) == []                      # nothing kept after a failed check
+    got = download(src.as_uri(), out / "a.pth", sha256=digest[:8], size=50_000, progress=False)
+    assert got.read_bytes() == data
+    src.unlink()                                          # the cached copy is used from now on
+    assert download(src.as_uri(), out / "a.pth", sha256=digest, progress=False) == got
+
+
+def test_download_that_breaks_off_keeps_nothing(tmp_path, no_proxy):
+    """A server that announces more bytes than it sends: OfflineError (the transfer broke off),
+    nothing at the destination."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *a):
+            pass
+
+        def do_GET(self):
+            self.send_response(200)
+            self.send_header("Content-Type", "application/octet-stream")
+            self.send_header("Content-Length", "100000")
+            self.end_headers()
+            self.wfile.write(b"x" * 1000)
+            self.wfile.flush()
+            self.close_connection = True
+
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{srv.server_address[1]}/file.bin"
+        with pytest.raises(OfflineError, match="broke off") as ei:
+            download(url, tmp_path / "file.bin", progress=False, timeout=10)
+        assert str(tmp_path / "file.bin") in str(ei.value) and "by hand" in str(ei.value)
+        assert list(tmp_path.iterdir()) == []
+    finally:
+        srv.shutdown()
+        srv.server_close()
 
 
 def test_fetch_ncd_from_local_archive(tmp_path, no_proxy):
