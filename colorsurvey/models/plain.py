@@ -37,13 +37,13 @@ from ..features import daisy_dims, daisy_features_torch, patch_features
 from ..postprocess import joint_bilateral_filter
 from .base import ColorizationModel, ModelCard
 from .layers import ResidualBlock, fp32
-from .registry import register
-from .weights import ECCV16
+from .registry import create, register
+from .weights import ZHANG_LICENCE, OfficialWeights, declare
 
 __all__ = [
     "DeepColorization", "ColorfulColorization", "DeepDepthColorization",
     "SmallClassifier", "ResidualBlock", "official_eccv16_bins", "load_official_state_dict",
-    "OFFICIAL_ECCV16_URL",
+    "OFFICIAL_ECCV16_URL", "ECCV16",
 ]
 
 
@@ -255,6 +255,21 @@ class DeepColorization(ColorizationModel):
 # §2.1.2  Colorful Image Colorization (Zhang, Isola, Efros, ECCV 2016)
 # ======================================================================================
 
+#: The authors' released weights (richzhang/colorization), loaded by
+#: ``create("colorful", size="paper", pretrained=True)``.
+ECCV16 = declare(OfficialWeights(
+    name="eccv16",
+    title="Colorful Image Colorization (Zhang, Isola, Efros, ECCV 2016), PyTorch port",
+    url="https://colorizers.s3.us-east-2.amazonaws.com/colorization_release_v2-9b330a0b.pth",
+    # only the prefix in the torch-hub style name is published; the full digest and the size
+    # could not be measured here (no network), so the check is on the prefix
+    sha256="9b330a0b", bytes=None, licence=ZHANG_LICENCE,
+    source="github.com/richzhang/colorization (README, colorizers/eccv16.py)", parameters=32_236_011,
+    method="colorful", size="paper", label="Colorful Colorization (official ECCV16 weights)",
+    # the port decodes with a plain softmax: the paper's annealing is folded into the weights
+    # (see the card), so T = 1
+    build={"temperature": 1.0},
+))
 OFFICIAL_ECCV16_URL = ECCV16.url
 
 # The 313 in-gamut ab bins of the official model (pts_in_hull.npy of richzhang/colorization),
@@ -455,36 +470,32 @@ class ColorfulColorization(ColorizationModel):
     # -- the official weights ------------------------------------------------------------
     @classmethod
     def load_official_state_dict(cls, path: str | os.PathLike, temperature: float = 1.0) -> "ColorfulColorization":
-        """Build the 'paper' network and load a state dict saved in the official layout.
+        """The 'paper' network with a state dict saved in the official layout, from a local file
+        (= ``create("colorful", size="paper", pretrained=path)``).
 
-        The bins come from the file's ``model_out.weight`` (2, 313, 1, 1) x 110. A file whose
-        name carries a torch-hub hash (``name-<hex>.pth``) must have a sha256 starting with it.
-        ``temperature`` defaults to 1.0: the official weights already include the paper's
-        annealing (see the card); pass 0.38 to anneal again.
+        The bins come from the file's ``model_out.weight`` (2, 313, 1, 1) x 110. A file named
+        as the release (``colorization_release_v2-9b330a0b.pth``) must have a sha256 starting
+        with 9b330a0b. ``temperature`` defaults to 1.0: the official weights already include
+        the paper's annealing (see the card); pass 0.38 to anneal again. A file that does not
+        fit raises ValueError naming the missing and unexpected keys.
         """
-        sd = ECCV16.read_state_dict(path)
-        if "model_out.weight" not in sd:
-            raise KeyError(f"{path} is not an ECCV16 state dict (no 'model_out.weight')")
-        Q = sd["model_out.weight"].shape[1]
-        model = cls(**{**cls.sizes["paper"], "bins": torch.zeros(Q, 2)})
-        model.load_state_dict(sd, strict=True)
-        model.model_out.weight.requires_grad_(False)
-        model.temperature = temperature
-        model.size_name = "paper"
-        return model.eval()
+        return create("colorful", size="paper", pretrained=path, temperature=temperature)
 
     @classmethod
     def from_official(cls, cache_dir: str | os.PathLike | None = None, progress: bool = True,
                       temperature: float = 1.0) -> "ColorfulColorization":
-        """The published ECCV16 model with its released weights.
+        """The published ECCV16 model with its released weights
+        (= ``create("colorful", size="paper", pretrained=True)``, declared in :data:`ECCV16`).
 
         Looks for ``colorization_release_v2-9b330a0b.pth`` in ``cache_dir`` (default
         ``$COLORSURVEY_CACHE/weights`` or ``~/.cache/colorsurvey/weights``, then torch.hub's
         checkpoint folder, where richzhang/colorization's own loader keeps it); a file found
         there is used without downloading. Otherwise downloads it from the URL in the
-        official README (the name's 9b330a0b is checked against the sha256).
+        official README (the name's 9b330a0b is checked against the sha256). Offline:
+        :class:`colorsurvey.data.download.OfflineError` saying where to put the file by hand.
         """
-        return cls.load_official_state_dict(ECCV16.fetch(cache_dir, progress), temperature)
+        return create("colorful", size="paper", pretrained=True, weights_cache=cache_dir, progress=progress,
+                      temperature=temperature)
 
 
 load_official_state_dict = ColorfulColorization.load_official_state_dict

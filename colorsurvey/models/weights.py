@@ -29,7 +29,7 @@ from typing import Any, Mapping
 import torch
 
 __all__ = ["OfficialWeights", "ECCV16", "SIGGRAPH17", "weights_dir", "declare", "published",
-           "published_for", "find"]
+           "published_for", "find", "ZHANG_LICENCE"]
 
 
 def weights_dir() -> Path:
@@ -229,30 +229,19 @@ def published_for(key: str, size: str) -> OfficialWeights:
                    f"use create({key!r}, size={mine[0].size!r}, pretrained=True)")
 
 
-_ZHANG = "github.com/richzhang/colorization"
-_ZHANG_LICENCE = ("BSD-2-Clause (the licence of github.com/richzhang/colorization; the weight files "
-                  "carry no separate licence)")
+#: the licence of Zhang et al.'s released weights (ECCV16 in plain.py, SIGGRAPH17 in
+#: user_guided/realtime.py)
+ZHANG_LICENCE = ("BSD-2-Clause (the licence of github.com/richzhang/colorization; the weight files "
+                 "carry no separate licence)")
 
-ECCV16 = declare(OfficialWeights(
-    name="eccv16",
-    title="Colorful Image Colorization (Zhang, Isola, Efros, ECCV 2016), PyTorch port",
-    url="https://colorizers.s3.us-east-2.amazonaws.com/colorization_release_v2-9b330a0b.pth",
-    # only the prefix in the torch-hub style name is published; the full digest could not be
-    # computed here (no network), so the check is on the prefix
-    sha256="9b330a0b", bytes=None, licence=_ZHANG_LICENCE,
-    source=f"{_ZHANG} (README, colorizers/eccv16.py)", parameters=32_236_011,
-    method="colorful", size="paper", label="Colorful Colorization (official ECCV16 weights)",
-    # the port decodes with a plain softmax: the paper's annealing is folded into the weights
-    build={"temperature": 1.0},
-))
-SIGGRAPH17 = declare(OfficialWeights(
-    name="siggraph17",
-    title="Real-Time User-Guided Image Colorization (Zhang et al., SIGGRAPH 2017), PyTorch port",
-    url="https://colorizers.s3.us-east-2.amazonaws.com/siggraph17-df00044c.pth",
-    sha256="df00044c", bytes=None, licence=_ZHANG_LICENCE,           # prefix only, as for ECCV16
-    source=f"{_ZHANG} (README, colorizers/siggraph17.py)", parameters=34_187_027,
-    method="realtime-ug", size="paper",
-    label="Real-Time User-Guided (official SIGGRAPH17 weights, no hints)",
-    # the released (Caffe-converted) weights take the hint mask in {0, 1}
-    build={"mask_cent": 0.0},
-))
+
+def __getattr__(name: str):
+    """``ECCV16`` and ``SIGGRAPH17`` are declared beside their methods; these names stay
+    importable from here."""
+    if name == "ECCV16":
+        from .plain import ECCV16
+        return ECCV16
+    if name == "SIGGRAPH17":
+        from .user_guided.realtime import SIGGRAPH17
+        return SIGGRAPH17
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

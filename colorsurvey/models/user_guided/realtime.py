@@ -15,12 +15,26 @@ from ... import hints as H
 from ..base import ModelCard
 from ..layers import AB_NORM, fp32
 from ..losses import huber_ab
-from ..registry import register
-from ..weights import SIGGRAPH17
+from ..registry import create, register
+from ..weights import ZHANG_LICENCE, OfficialWeights, declare
 from .base import UserGuidedModel, _gamut_bins_cached, encode_ab_index, in_gamut, siggraph17_bins
 
-__all__ = ["RealTimeUserGuided", "RealTimeUserGuidedGlobal", "OFFICIAL_SIGGRAPH17_URL"]
+__all__ = ["RealTimeUserGuided", "RealTimeUserGuidedGlobal", "OFFICIAL_SIGGRAPH17_URL", "SIGGRAPH17"]
 
+#: The authors' released local-hint network (richzhang/colorization), loaded by
+#: ``create("realtime-ug", size="paper", pretrained=True)``.
+SIGGRAPH17 = declare(OfficialWeights(
+    name="siggraph17",
+    title="Real-Time User-Guided Image Colorization (Zhang et al., SIGGRAPH 2017), PyTorch port",
+    url="https://colorizers.s3.us-east-2.amazonaws.com/siggraph17-df00044c.pth",
+    # the torch-hub name's prefix only: full digest and size could not be measured (no network)
+    sha256="df00044c", bytes=None, licence=ZHANG_LICENCE,
+    source="github.com/richzhang/colorization (README, colorizers/siggraph17.py)", parameters=34_187_027,
+    method="realtime-ug", size="paper",
+    label="Real-Time User-Guided (official SIGGRAPH17 weights, no hints)",
+    # the released (Caffe-converted) weights take the hint mask in {0, 1}
+    build={"mask_cent": 0.0},
+))
 OFFICIAL_SIGGRAPH17_URL = SIGGRAPH17.url
 
 
@@ -182,21 +196,18 @@ class RealTimeUserGuided(UserGuidedModel):
     # -- the official weights ------------------------------------------------------------
     @classmethod
     def load_official_state_dict(cls, path: str | os.PathLike) -> "RealTimeUserGuided":
-        """Build the 'paper' local-hint network and load a state dict in the official layout
-        (``siggraph17-df00044c.pth``). A file whose name carries a torch-hub hash
-        (``name-<hex>.pth``) must have a sha256 starting with it. The hint mask is then taken
-        in {0, 1} (``mask_cent = 0``), as the released (Caffe-converted) weights expect."""
-        sd = SIGGRAPH17.read_state_dict(path)
-        if "model_class.0.weight" not in sd or "model1.0.weight" not in sd:
-            raise KeyError(f"{path} is not a SIGGRAPH17 state dict (no 'model1.0.weight' / 'model_class.0.weight')")
-        model = RealTimeUserGuided(**{**RealTimeUserGuided.sizes["paper"], "mask_cent": 0.0})
-        model.load_state_dict(sd, strict=True)
-        model.size_name = "paper"
-        return model.eval()
+        """The 'paper' local-hint network with a state dict in the official layout, from a local
+        file (= ``create("realtime-ug", size="paper", pretrained=path)``). A file named as the
+        release (``siggraph17-df00044c.pth``) must have a sha256 starting with df00044c. The
+        hint mask is then taken in {0, 1} (``mask_cent = 0``), as the released
+        (Caffe-converted) weights expect. A file that does not fit raises ValueError naming the
+        missing and unexpected keys."""
+        return create("realtime-ug", size="paper", pretrained=path)
 
     @classmethod
     def from_official(cls, cache_dir: str | os.PathLike | None = None, progress: bool = True) -> "RealTimeUserGuided":
-        """The published local-hint network with its released weights.
+        """The published local-hint network with its released weights
+        (= ``create("realtime-ug", size="paper", pretrained=True)``, declared in :data:`SIGGRAPH17`).
 
         Looks for ``siggraph17-df00044c.pth`` in ``cache_dir`` (default
         ``$COLORSURVEY_CACHE/weights`` or ``~/.cache/colorsurvey/weights``, then torch.hub's
@@ -204,7 +215,7 @@ class RealTimeUserGuided(UserGuidedModel):
         downloads it from the authors' URL; the sha256 must start with ``df00044c``. Offline:
         :class:`colorsurvey.data.download.OfflineError` saying where to put the file by hand.
         """
-        return cls.load_official_state_dict(SIGGRAPH17.fetch(cache_dir, progress))
+        return create("realtime-ug", size="paper", pretrained=True, weights_cache=cache_dir, progress=progress)
 
 
 @register
