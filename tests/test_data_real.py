@@ -346,6 +346,32 @@ def test_kmeans_palette_two_colours():
     assert isinstance(p1, torch.Tensor) and p1.shape == (5, 3) and torch.equal(p1, p2)
 
 
+def test_kmeans_palette_agrees_with_scipy_kmeans2():
+    """Our k-means (k-means++ then Lloyd, in Lab) is kept for its deterministic, documented
+    output (sRGB means of the clusters, largest first, spares for images with few colours);
+    scipy.cluster.vq.kmeans2 runs the same algorithm. On an image of five well-separated
+    colours plus noise both find the same partition, so the palettes (each cluster's mean
+    sRGB) agree to float rounding: atol 1e-6 in [0, 1]. (On overlapping clusters the two
+    may stop in different local optima; that is k-means, not a disagreement.)"""
+    from scipy.cluster.vq import kmeans2
+    from skimage.color import rgb2lab
+
+    rng = np.random.default_rng(0)
+    base = np.array([(200, 30, 30), (30, 160, 40), (40, 60, 200), (230, 210, 20), (120, 120, 120)])
+    sizes = np.array([30, 25, 20, 15, 10]) * 20                   # distinct sizes: a defined order
+    px = np.concatenate([np.repeat(base[i][None], n, 0) for i, n in enumerate(sizes)])
+    px = np.clip(px + rng.normal(0, 6, px.shape), 0, 255).astype(np.uint8)
+    img = px[rng.permutation(len(px))].reshape(40, 50, 3)         # 2000 pixels < max_pixels: all used
+    ours = kmeans_palette(img, k=5, seed=0)
+    flat = img.reshape(-1, 3).astype(np.float64) / 255
+    lab = rgb2lab(flat[:, None, :])[:, 0, :]
+    _, labels = kmeans2(lab, 5, minit="++", seed=np.random.default_rng(1))
+    counts = np.bincount(labels, minlength=5)
+    theirs = np.stack([flat[labels == j].mean(0) for j in np.argsort(-counts)])
+    assert sorted(counts, reverse=True) == sorted(sizes, reverse=True)    # scipy found the five colours
+    np.testing.assert_allclose(ours, theirs, atol=1e-6)
+
+
 def test_captions():
     assert caption_for("CapsicumGreen") == "a photo of a green capsicum"
     assert caption_for("ChilliGreen") == "a photo of a green chilli"

@@ -292,6 +292,27 @@ def test_joint_bilateral_filter_constant_noise_and_edges():
     assert out[..., :, 15].mean() < 0.05 and out[..., :, 16].mean() > 0.45   # edge kept sharp
 
 
+@pytest.mark.parametrize("guide_channels", [1, 3])
+def test_joint_bilateral_filter_agrees_with_kornia(guide_channels):
+    """Our loop is kept for teaching (the formula in its docstring, a constant stays exactly
+    constant, any size); kornia.filters.joint_bilateral_blur computes the same filter. Both
+    weigh by a Gaussian in space times a Gaussian of the guide's Euclidean difference
+    (kornia's "l2"), reflect-pad, and normalise by the weight sum; they differ only in the
+    order of the float64 sums and in kornia's normalised space kernel, so they agree to
+    rounding: atol 1e-10 on values of order 1."""
+    import kornia
+
+    g = torch.Generator().manual_seed(0)
+    src = torch.rand(2, 2, 29, 41, generator=g, dtype=torch.float64)
+    guide = torch.rand(2, guide_channels, 29, 41, generator=g, dtype=torch.float64)
+    for radius, s_space, s_range in ((1, 1.0, 0.05), (3, 2.0, 0.1), (4, 3.0, 0.5)):
+        ours = joint_bilateral_filter(src, guide, radius, s_space, s_range)
+        ref = kornia.filters.joint_bilateral_blur(src, guide, 2 * radius + 1, s_range, (s_space, s_space),
+                                                  border_type="reflect", color_distance_type="l2")
+        assert (ours - ref).abs().max() < 1e-10, (radius, (ours - ref).abs().max())
+        assert (ours - src).abs().max() > 1e-3                           # the filter did something
+
+
 def test_deep_colorization_postprocess_and_known_label(fixed_batch):
     torch.manual_seed(0)
     m = create("deep-colorization", size="smoke").eval()
