@@ -252,10 +252,9 @@ def download(url: str, dest: str | os.PathLike, sha256: str | None = None, progr
     full = sha if sha and len(sha) == 64 else None
     fetcher = _Downloader(timeout, progress, dest.name, manual, sha256_prefix=sha if sha and not full else None,
                           size=size)
-    logger = pooch.get_logger()
+    logger = pooch.get_logger()      # its INFO lines advise on pooch's API; the progress bar suffices
     level = logger.level
-    if not progress:
-        logger.setLevel("WARNING")
+    logger.setLevel("WARNING")
     try:
         out = pooch.retrieve(url, known_hash=f"sha256:{full}" if full else None, fname=dest.name,
                              path=dest.parent, downloader=fetcher, progressbar=progress)
