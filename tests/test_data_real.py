@@ -608,7 +608,7 @@ def test_fetch_ncd_with_a_damaged_archive(tmp_path, no_proxy, capsys):
 
 def test_download_that_breaks_off_keeps_nothing(tmp_path, no_proxy):
     """A server that announces more bytes than it sends: OfflineError (the transfer broke off),
-    nothing at the destination."""
+    nothing at the destination. The whole file, with a progress bar, arrives."""
     import threading
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -621,7 +621,7 @@ def test_download_that_breaks_off_keeps_nothing(tmp_path, no_proxy):
             self.send_header("Content-Type", "application/octet-stream")
             self.send_header("Content-Length", "100000")
             self.end_headers()
-            self.wfile.write(b"x" * 1000)
+            self.wfile.write(b"x" * (100_000 if self.path == "/whole.bin" else 1000))
             self.wfile.flush()
             self.close_connection = True
 
@@ -633,6 +633,8 @@ def test_download_that_breaks_off_keeps_nothing(tmp_path, no_proxy):
             download(url, tmp_path / "file.bin", progress=False, timeout=10)
         assert str(tmp_path / "file.bin") in str(ei.value) and "by hand" in str(ei.value)
         assert list(tmp_path.iterdir()) == []
+        whole = download(url.replace("file.bin", "whole.bin"), tmp_path, progress=True, size=100_000)
+        assert whole == tmp_path / "whole.bin" and whole.read_bytes() == b"x" * 100_000
     finally:
         srv.shutdown()
         srv.server_close()

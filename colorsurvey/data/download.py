@@ -165,7 +165,8 @@ class _Downloader:
     def __call__(self, url: str, output_file: str, pooch_=None, check_only: bool = False) -> None:
         from tqdm.auto import tqdm
 
-        with tqdm(unit="B", unit_scale=True, unit_divisor=1024, desc=self.desc, leave=False,
+        # total=1 until the size is known: pooch tests the bar's truth, which tqdm refuses without one
+        with tqdm(total=1, unit="B", unit_scale=True, unit_divisor=1024, desc=self.desc, leave=False,
                   disable=not self.progress) as bar:
             if urllib.parse.urlparse(url).scheme == "file":
                 src = Path(urllib.request.url2pathname(urllib.parse.urlparse(url).path))
