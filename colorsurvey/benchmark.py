@@ -1,7 +1,7 @@
 """The survey's table, reproduced and extended (survey §4; ``colorsurvey benchmark``, notebook 08).
 
 For every registered method (or a chosen few) and every seed of the profile: train under the
-profile's budget (or reuse a cached run), evaluate on the test split, and collect
+profile's budget (or load the run from the run store), evaluate on the test split, and collect
 
 * the survey-layout table: rows = categories + ``Dataset``, per method PSNR / SSIM / PCQI /
   UIQM plus ab-PSNR, AuC and colorfulness (mean over seeds), and a dataset-level table with
@@ -16,15 +16,15 @@ User-guided methods are scored without hints (as the survey ran them); exemplar-
 with a matched reference (same category, another instance) drawn from the training split.
 
 Robustness: a method that raises or produces NaN is reported as failed with the reason and the
-run goes on; each (method, size, profile, seed, data) result is cached (by default under
-``output/benchmark/cache/``, shared by ``colorsurvey benchmark`` and notebook 08) and reused by
-a re-run; tables are written atomically at the end, so an
-interrupted run leaves the previous tables intact and no half-written file.
+run goes on; every trained (method, size, profile, seed, data) run and its scores live in the
+run store (:mod:`colorsurvey.runs`, by default ``output/runs/``), shared by ``colorsurvey
+benchmark``, notebook 08 and the chapters' ``Chapter.fit``, so whichever trains a run first, the
+others load it; tables are written atomically at the end, so an interrupted run leaves the
+previous tables intact and no half-written file.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import time
@@ -41,14 +41,10 @@ from .models.weights import published as published_weights
 from .evaluate import (TABLE_METRICS, compute_row, evaluate, per_category_table,
                        write_table)
 from .profiles import Profile, get_profile
-from .train import pick_device, train
+from .runs import RunStore, atomic_write_text
+from .train import pick_device
 
-__all__ = ["Benchmark", "BenchmarkResult", "run_benchmark", "survey_conclusions", "OFFICIAL_WEIGHTS",
-           "SHARED_CACHE"]
-
-#: the result cache shared by the command line and notebook 08 (keys hold method, size,
-#: profile, seed and data, so one folder serves every profile and data set)
-SHARED_CACHE = Path("output") / "benchmark" / "cache"
+__all__ = ["Benchmark", "BenchmarkResult", "run_benchmark", "survey_conclusions", "OFFICIAL_WEIGHTS"]
 
 #: methods whose authors publish PyTorch weights: key -> the label of their row (read from the
 #: declarations beside each method, :mod:`colorsurvey.models.weights`)
@@ -66,7 +62,7 @@ class BenchmarkResult:
     compute: pd.DataFrame | None = None
     complex_metrics: dict[str, pd.DataFrame] = field(default_factory=dict)
     seconds: float = 0.0
-    trained: int = 0  # how many (method, seed) runs were trained now rather than read from cache
+    trained: int = 0  # how many (method, seed) runs were trained now rather than read from the run store
 
     def table(self, categories: list[str]) -> pd.DataFrame:
         """Per-category table, each method's seeds pooled (mean over all images of all seeds)."""
@@ -78,7 +74,7 @@ class BenchmarkResult:
         rows = []
         for k, frames in self.metrics.items():
             per_seed = pd.DataFrame([f.mean(numeric_only=True) for f in frames])
-            row = {"method": k, "seeds": len(frames)}
+            row = {"method": k, "seeds": len(frames), "images": len(frames[0]) if frames else 0}
             for m, (label, _) in TABLE_METRICS.items():
                 if m in per_seed:
                     row[label] = per_seed[m].mean()
@@ -93,29 +89,26 @@ class BenchmarkResult:
         return df
 
 
-def _cache_key(method: str, size: str, profile: Profile, seed: int, data: str) -> str:
-    spec = json.dumps({"method": method, "size": size, "profile": profile.as_dict(), "seed": seed,
-                       "data": data}, sort_keys=True)
-    return f"{method}-{size}-{profile.name}-s{seed}-" + hashlib.sha256(spec.encode()).hexdigest()[:10]
-
-
 class Benchmark:
-    """Train-and-evaluate over methods x seeds with a result cache (see module docstring)."""
+    """Train-and-evaluate over methods x seeds through the run store (see module docstring)."""
 
     def __init__(self, profile: str | Profile, data: str = "synthetic", out: str | os.PathLike = "output/benchmark",
                  methods: list[str] | None = None, seeds: int | None = None, device=None, progress: bool = True,
                  complex_scenes: bool = True, train_set=None, test_set=None,
-                 cache: str | os.PathLike | None = None):
+                 runs: str | os.PathLike | RunStore | None = None, retrain: bool | None = None, cache=None):
         """``data`` names the set (``synthetic``, ``ncd`` or a folder); ``train_set`` and
-        ``test_set`` may instead hand over ready datasets (``data`` then only labels the cache).
-        ``cache``: where finished runs are kept (default ``<out>/cache``; the command line and
-        notebook 08 pass :data:`SHARED_CACHE` so each reuses the other's runs)."""
+        ``test_set`` may instead hand over ready datasets (``data`` is then only a label: runs
+        and scores are keyed by the sets' :meth:`~colorsurvey.data.base.ColorDataset.identity`).
+        ``runs``: the run store or its folder (default :func:`colorsurvey.runs.default_root`,
+        shared with the notebooks); ``cache`` is the same argument under its former name.
+        ``retrain``: train every method afresh (default ``$COLORSURVEY_RETRAIN``)."""
         from .data import open_dataset
 
         self.profile = get_profile(profile)
         self.data = data
         self.out = Path(out)
-        self.cache = Path(cache) if cache is not None else self.out / "cache"
+        runs = runs if runs is not None else cache
+        self.store = runs if isinstance(runs, RunStore) else RunStore(runs, retrain=retrain)
         self.device = pick_device(device or self.profile.device)
         self.progress = progress
         self.methods = methods or [k for k in models.list_models()]
@@ -140,57 +133,39 @@ class Benchmark:
         sizes = models.get_class(key).sizes
         return self.profile.size if self.profile.size in sizes else next(iter(sizes))
 
-    def cache_dir(self, key: str, seed: int = 0) -> Path:
-        return self.cache / _cache_key(key, self.size_for(key), self.profile, seed, self.data)
-
     def create(self, key: str, seed: int | None = None) -> models.ColorizationModel:
         """Build ``key`` at the profile's size; methods that draw reference images from the
-        data (exemplar-based ones) get the training set as their reference pool."""
-        return models.create(key, size=self.size_for(key), seed=seed, references=self.train_set)
+        data (exemplar-based ones) get the training set as their reference pool, methods with a
+        category input the training set's number of categories."""
+        return models.create(key, size=self.size_for(key), seed=seed, references=self.train_set,
+                             n_categories=len(self.train_set.categories))
+
+    def fit(self, key: str, seed: int = 0, train_if_missing: bool = True):
+        """The :class:`~colorsurvey.runs.Run` of (``key``, ``seed``) from the run store, trained
+        first when missing (the same run a chapter's ``Chapter.fit`` makes and reuses)."""
+        return self.store.fit(key, self.train_set, profile=self.profile, size=self.size_for(key), seed=seed,
+                              device=self.device, progress=self.progress, references=self.train_set,
+                              train_if_missing=train_if_missing)
 
     def load_trained(self, key: str, seed: int = 0) -> models.ColorizationModel:
-        """The model of a finished (method, seed) run, from the cache, in eval mode."""
-        from .train import load_checkpoint
-
-        model = self.create(key)
-        ck = self.cache_dir(key, seed) / "checkpoint"
-        if (ck / "model.safetensors").exists():
-            load_checkpoint(model, ck)
-        elif model.needs_fit():
-            raise FileNotFoundError(f"no finished run of {key!r} (seed {seed}) under {self.cache}")
-        return model.to(self.device).eval()
+        """The model of a finished (method, seed) run, from the run store, in eval mode;
+        FileNotFoundError when it was never trained."""
+        return self.fit(key, seed, train_if_missing=False).model.to(self.device).eval()
 
     def _run_one(self, key: str, seed: int, result: BenchmarkResult) -> None:
-        P = self.profile
-        size = self.size_for(key)
-        cdir = self.cache_dir(key, seed)
-        done = cdir / "metrics.csv"
-        if done.exists():
-            result.metrics.setdefault(key, []).append(pd.read_csv(done))
-            result.train_info.setdefault(key, []).append(json.loads((cdir / "train.json").read_text()))
-            if self.complex_set is not None and (cdir / "complex.csv").exists():
-                result.complex_metrics.setdefault(key, pd.read_csv(cdir / "complex.csv"))
-            return
-        model = self.create(key, seed=seed)
-        r = train(model, self.train_set, steps=P.steps, batch_size=P.batch_size, device=self.device, seed=seed,
-                  checkpoint=cdir / "checkpoint", progress=self.progress)
-        with model.hint_budget(0):   # no user input, as the survey ran them
-            df = evaluate(model, self.test_set, limit=P.eval_images, device=self.device, progress=self.progress)
+        run = self.fit(key, seed)
+        # no user input, as the survey ran them
+        df = self.store.scores(run, self.test_set, limit=self.profile.eval_images, hints=0, label="benchmark",
+                               device=self.device, progress=self.progress)
         if df.drop(columns=["index", "category"]).isna().any().any():
             raise FloatingPointError("evaluation produced NaN metrics")
-        info = {"steps": r.step, "seconds": r.seconds, "images_per_s": r.images_per_second, "size": size,
-                "device": str(self.device), "cpu_threads": torch.get_num_threads()}
-        cdir.mkdir(parents=True, exist_ok=True)
         if self.complex_set is not None:
-            with model.hint_budget(0):   # no user input, as the survey ran them
-                cm = evaluate(model, self.complex_set, device=self.device, progress=False)
-            _atomic_write(cdir / "complex.csv", cm.to_csv(index=False))
+            cm = self.store.scores(run, self.complex_set, hints=0, label="complex", device=self.device,
+                                   progress=False)
             result.complex_metrics.setdefault(key, cm)
-        _atomic_write(cdir / "train.json", json.dumps(info))
-        _atomic_write(done, df.to_csv(index=False))  # last: its presence marks the run complete
         result.metrics.setdefault(key, []).append(df)
-        result.train_info.setdefault(key, []).append(info)
-        result.trained += 1
+        result.train_info.setdefault(key, []).append(run.info)
+        result.trained += int(run.trained)
 
     def _official_rows(self, result: BenchmarkResult) -> None:
         """Evaluate the authors' weights where they can be downloaded (or are cached)."""
@@ -265,15 +240,15 @@ class Benchmark:
                 result.table(cats), tdir, "per_category",
                 caption=f"Per-category results, profile {self.profile.name}, data {self.data}").items()})
         ds = result.dataset_table()
-        _atomic_write(tdir / "dataset_level.csv", ds.to_csv())
-        _atomic_write(tdir / "dataset_level.html", ds.to_html(float_format=lambda v: f"{v:.3f}"))
+        atomic_write_text(tdir / "dataset_level.csv", ds.to_csv())
+        atomic_write_text(tdir / "dataset_level.html", ds.to_html(float_format=lambda v: f"{v:.3f}"))
         if result.compute is not None and len(result.compute):
-            _atomic_write(tdir / "compute.csv", result.compute.to_csv())
-            _atomic_write(tdir / "compute.html", result.compute.to_html(float_format=lambda v: f"{v:.3f}"))
+            atomic_write_text(tdir / "compute.csv", result.compute.to_csv())
+            atomic_write_text(tdir / "compute.html", result.compute.to_html(float_format=lambda v: f"{v:.3f}"))
         if result.complex_metrics:
-            _atomic_write(tdir / "complex_scenes.csv", self.complex_comparison(result).to_csv())
-        _atomic_write(tdir / "conclusions.json", json.dumps(self.conclusions(result), indent=1))
-        _atomic_write(tdir / "official.json", json.dumps(result.official, indent=1))
+            atomic_write_text(tdir / "complex_scenes.csv", self.complex_comparison(result).to_csv())
+        atomic_write_text(tdir / "conclusions.json", json.dumps(self.conclusions(result), indent=1))
+        atomic_write_text(tdir / "official.json", json.dumps(result.official, indent=1))
         paths["dataset_level"] = tdir / "dataset_level.csv"
         return paths
 
@@ -319,8 +294,10 @@ def survey_conclusions(dataset_table: pd.DataFrame, compute: pd.DataFrame | None
     split against the several-small-object split. *agrees* when most methods gain less on the
     complex scenes.
 
-    Either verdict needs methods that learned colour: when the learned methods do not beat the
-    gray baseline on average (a smoke run, say), both remarks get "cannot tell".
+    Either verdict needs methods that learned colour: a run without any learned method (only
+    baselines, say) gets no verdict at all (an empty list: there is nothing to judge); when the
+    learned methods do not beat the gray baseline on average (a smoke run, say), both remarks
+    get "cannot tell".
     """
     A, B = ("(a) more complex models improve the numbers little",
             "(b) complex scenes with many small objects are harder")
@@ -330,8 +307,10 @@ def survey_conclusions(dataset_table: pd.DataFrame, compute: pd.DataFrame | None
     learned = [m for m in compute.index if m in ok.index and m not in baselines
                and np.isfinite(compute.loc[m, "parameters"]) and compute.loc[m, "parameters"] > 0] if has_params else []
     out = []
-    if "gray" in ok.index and metric in ok and has_params:
-        gain = float((ok.loc[learned, metric] - ok.loc["gray", metric]).mean()) if learned else float("nan")
+    if not learned:   # only baselines (or nothing) ran: speak only about what was run
+        return out
+    if "gray" in ok.index and metric in ok:
+        gain = float((ok.loc[learned, metric] - ok.loc["gray", metric]).mean())
         if not gain > 0:
             why = (f"the learned methods do not beat the gray baseline (mean {metric} gain {gain:+.2f} dB): "
                    "train longer (a `cpu` or `brief` profile) before reading anything into the ranking")
@@ -361,20 +340,13 @@ def survey_conclusions(dataset_table: pd.DataFrame, compute: pd.DataFrame | None
     return out
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
 def run_benchmark(profile: str, data: str = "synthetic", methods: list[str] | None = None,
                   out: str | os.PathLike = "output/benchmark", seeds: int | None = None, device=None,
-                  progress: bool = True, official: bool = True,
-                  cache: str | os.PathLike | None = None) -> tuple[Benchmark, BenchmarkResult]:
+                  progress: bool = True, official: bool = True, runs: str | os.PathLike | None = None,
+                  retrain: bool | None = None) -> tuple[Benchmark, BenchmarkResult]:
     """Run and write the benchmark; returns the :class:`Benchmark` and its result."""
     bench = Benchmark(profile, data, out=out, methods=methods, seeds=seeds, device=device, progress=progress,
-                      cache=cache)
+                      runs=runs, retrain=retrain)
     result = bench.run(official=official)
     bench.write(result)
     return bench, result

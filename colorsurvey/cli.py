@@ -73,22 +73,26 @@ def _cmd_bench(args) -> int:
 
 
 def _cmd_benchmark(args) -> int:
-    from .benchmark import SHARED_CACHE, run_benchmark
+    from .benchmark import run_benchmark
 
     out = args.out or f"output/benchmark/{args.profile}-{args.data.replace('/', '_')}"
     t0 = time.perf_counter()
     bench, result = run_benchmark(args.profile, args.data, methods=args.methods, out=out, seeds=args.seeds,
-                                  device=args.device, official=not args.no_official,
-                                  cache=args.cache or SHARED_CACHE)
+                                  device=args.device, official=not args.no_official, runs=args.runs,
+                                  retrain=True if args.retrain else None)
     import pandas as pd
 
     with pd.option_context("display.width", 160, "display.max_columns", 30):
         print(result.dataset_table().round(3).to_string())
     for label, status in result.official.items():
         print(f"{label}: {status}")
-    for c in bench.conclusions(result):
+    verdicts = bench.conclusions(result)
+    for c in verdicts:
         print(f"survey remark {c['remark']}: {c['verdict']} ({c['evidence']})")
-    print(f"{result.trained} runs trained now, the rest from cache; {time.perf_counter() - t0:.0f} s; tables in {out}/tables")
+    if not verdicts:
+        print("survey remarks: nothing to judge (no learned method in this run)")
+    print(f"{result.trained} runs trained now, the rest loaded from the run store {bench.store.root}; "
+          f"{time.perf_counter() - t0:.0f} s; tables in {out}/tables")
     return 1 if result.failures else 0
 
 
@@ -132,7 +136,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", default=None, help="default: output/benchmark/<profile>-<data>")
     s.add_argument("--device", default=None)
     s.add_argument("--no-official", action="store_true", help="skip the official-weights rows")
-    s.add_argument("--cache", default=None, help="finished runs (default: output/benchmark/cache, shared with notebook 08)")
+    s.add_argument("--runs", "--cache", dest="runs", default=None,
+                   help="the run store (default: $COLORSURVEY_RUNS or output/runs, shared with the notebooks)")
+    s.add_argument("--retrain", action="store_true", help="train every method afresh (also: COLORSURVEY_RETRAIN=1)")
     s.set_defaults(fn=_cmd_benchmark)
 
     from .data.download import add_arguments

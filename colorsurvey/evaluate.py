@@ -25,7 +25,8 @@ from .models.base import ColorizationModel, count_parameters
 from .train import pick_device
 
 __all__ = [
-    "TABLE_METRICS", "SURVEY_METRICS", "image_metrics", "evaluate", "per_category_table", "dataset_row",
+    "TABLE_METRICS", "SURVEY_METRICS", "image_metrics", "evaluate", "evaluation_sample", "per_category_table",
+    "dataset_row",
     "write_table", "colorized_rgb", "count_gflops", "inference_ms", "compute_row",
 ]
 
@@ -71,21 +72,55 @@ def image_metrics(gt_rgb: np.ndarray, out_rgb: np.ndarray, gt_ab: np.ndarray, ou
     return r
 
 
+def evaluation_sample(dataset, limit: int | None = None) -> tuple[list[int], str]:
+    """Which test images to score: every one when ``limit`` is None or covers the set, else
+    ``limit`` of them stratified over the categories — the categories take turns (in order, each
+    its images in index order) until ``limit`` are drawn, so every category enters the table
+    with as even a share as its size allows. Returns (sorted indices, a sentence saying which
+    and how many, for table captions)."""
+    n = len(dataset)
+    if limit is None or limit >= n:
+        return list(range(n)), f"all {n} test images"
+    if limit < 1:
+        raise ValueError(f"limit must be a positive number of images, got {limit}")
+    labels = dataset.labels().tolist()
+    queues: dict[int, list[int]] = {}
+    for i, lab in enumerate(labels):
+        queues.setdefault(int(lab), []).append(i)
+    order = [queues[k] for k in sorted(queues)]
+    picked: list[int] = []
+    depth = 0
+    while len(picked) < limit:
+        for q in order:
+            if depth < len(q) and len(picked) < limit:
+                picked.append(q[depth])
+        depth += 1
+    chosen = set(picked)
+    cats = sum(1 for q in order if q[0] in chosen)
+    return sorted(picked), (f"{limit} of {n} test images, a sample stratified over the categories "
+                            f"({cats} of {len(order)} categories present)")
+
+
 @torch.no_grad()
 def evaluate(model: ColorizationModel, dataset, *, batch_size: int = 32, limit: int | None = None,
              device: str | torch.device | None = None, progress: bool = True,
              metrics=tuple(TABLE_METRICS)) -> pd.DataFrame:
     """Per-image metrics of ``model`` on ``dataset`` (one row per image: index, category, metrics).
 
+    ``limit``: score at most this many images, a sample stratified over the categories
+    (:func:`evaluation_sample`); ``None`` scores every image. The returned frame's
+    ``attrs["evaluated"]`` says which and how many (tables print it in their caption).
+
     The colorized image keeps the ground truth's L and takes the predicted ab; both are
     quantised to 8-bit sRGB before the RGB metrics, as image files would be.
     """
     device = pick_device(str(device) if device is not None else None)
     model.to(device).eval()
-    n = len(dataset) if limit is None else min(limit, len(dataset))
+    indices, note = evaluation_sample(dataset, limit)
     rows = []
-    bar = tqdm(total=n, desc=f"eval {model.card.key}", disable=not progress, leave=False)
-    for batch in dataset.iterate(batch_size, device=device, limit=n):
+    bar = tqdm(total=len(indices), desc=f"eval {model.card.key}", disable=not progress, leave=False)
+    for s in range(0, len(indices), batch_size):
+        batch = dataset.batch(indices[s:s + batch_size], device)
         ab_pred = model.predict(batch).float()
         out = merge_lab(batch["L"].float(), ab_pred)
         ab_out = ab_pred.cpu().numpy()
@@ -98,7 +133,15 @@ def evaluate(model: ColorizationModel, dataset, *, batch_size: int = 32, limit: 
             rows.append(rec)
         bar.update(out.shape[0])
     bar.close()
-    return pd.DataFrame(rows)
+    df = pd.DataFrame(rows)
+    df.attrs["evaluated"] = note
+    return df
+
+
+def evaluated_note(frames) -> str:
+    """The ``attrs["evaluated"]`` sentences of :func:`evaluate`'s frames, each said once."""
+    notes = [f.attrs.get("evaluated") for f in frames if hasattr(f, "attrs")]
+    return "; ".join(dict.fromkeys(n for n in notes if n))
 
 
 def per_category_table(results: dict[str, pd.DataFrame], categories: list[str] | None = None,
@@ -116,6 +159,9 @@ def per_category_table(results: dict[str, pd.DataFrame], categories: list[str] |
     table = pd.concat(frames, axis=1)
     table.columns.names = ["method", "metric"]
     table.index.name = "category"
+    note = evaluated_note(results.values())
+    if note:
+        table.attrs["evaluated"] = note
     return table
 
 
@@ -144,7 +190,12 @@ def _best_mask(table: pd.DataFrame) -> pd.DataFrame:
 def write_table(table: pd.DataFrame, out_dir: str | os.PathLike, stem: str, digits: int = 3,
                 caption: str = "") -> dict[str, Path]:
     """Write ``table`` as ``stem.csv``, ``stem.html`` and ``stem.tex`` (best per row in bold),
-    atomically (each file appears complete or not at all). Returns the paths."""
+    atomically (each file appears complete or not at all). Returns the paths. The caption
+    ends with which test images were scored (``table.attrs["evaluated"]``, set by
+    :func:`per_category_table`)."""
+    note = table.attrs.get("evaluated")
+    if note and note not in caption:
+        caption = f"{caption} ({note})" if caption else f"Scored on {note}"
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     best = _best_mask(table)

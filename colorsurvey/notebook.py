@@ -18,7 +18,8 @@ import torch
 from . import models
 from .evaluate import evaluate
 from .profiles import Profile, from_environment
-from .train import TrainResult, pick_device, train
+from .runs import RunStore
+from .train import TrainResult, pick_device
 
 __all__ = ["Chapter", "MethodRun", "setup", "describe"]
 
@@ -57,6 +58,7 @@ class Chapter:
     test: object
     seed: int = 0
     runs: dict[str, MethodRun] = field(default_factory=dict)
+    store: RunStore = field(default_factory=RunStore)
 
     def path(self, filename: str) -> Path:
         """A file in this chapter's output folder (figures, tables)."""
@@ -65,24 +67,32 @@ class Chapter:
         return p
 
     def fit(self, key: str, size: str | None = None, steps: int | None = None, batch_size: int | None = None,
-            seed: int | None = None, evaluate_after: bool = True, **overrides) -> MethodRun:
-        """Build ``key`` at the profile's size, train it under the profile's budget, evaluate it.
+            seed: int | None = None, evaluate_after: bool = True, train_set=None, test_set=None,
+            **overrides) -> MethodRun:
+        """Build ``key`` at the profile's size, train it under the profile's budget, evaluate it —
+        or load the run and its scores from the run store (``self.store``, shared with the other
+        chapters, notebook 08 and ``colorsurvey benchmark``) when the same method, size,
+        profile, seed, overrides, data and code were trained before.
 
-        Exemplar-based methods get the training split as their pool of reference images."""
+        Exemplar-based methods get the training split as their pool of reference images, methods
+        with a category input its number of categories. ``train_set``/``test_set`` replace the
+        chapter's splits for this run (e.g. multi-object scenes)."""
         seed = self.seed if seed is None else seed
-        overrides.setdefault("references", self.train)   # exemplar methods draw references from the data
-        model = models.create(key, size=size or self.profile.size, seed=seed, **overrides)
-        result = train(model, self.train, steps=steps or self.profile.steps,
-                       batch_size=batch_size or self.profile.batch_size, device=self.device, seed=seed)
+        train_set = self.train if train_set is None else train_set
+        test_set = self.test if test_set is None else test_set
+        references = overrides.pop("references", train_set)   # exemplar methods draw references from the data
+        run = self.store.fit(key, train_set, profile=self.profile, size=size, steps=steps, batch_size=batch_size,
+                             seed=seed, device=self.device, references=references, **overrides)
         metrics = pd.DataFrame()
         dt = 0.0
         if evaluate_after:
             t = time.perf_counter()
-            metrics = evaluate(model, self.test, limit=self.profile.eval_images, device=self.device)
+            metrics = self.store.scores(run, test_set, limit=self.profile.eval_images, label="chapter",
+                                        device=self.device)
             dt = time.perf_counter() - t
-        run = MethodRun(key, model, result, metrics, dt)
-        self.runs[key] = run
-        return run
+        mrun = MethodRun(key, run.model, run.result, metrics, dt)
+        self.runs[key] = mrun
+        return mrun
 
     def test_batch(self, n: int = 8, start: int = 0) -> dict:
         """``n`` test images spread over the categories (index i, i + step, ...)."""
@@ -92,9 +102,12 @@ class Chapter:
 
 
 def setup(profile: str | None = None, data: str | None = None, output_dir: str | None = None,
-          name: str = "notebook", seed: int = 0, verbose: bool = True) -> Chapter:
+          name: str = "notebook", seed: int = 0, verbose: bool = True, runs: str | None = None,
+          retrain: bool | None = None) -> Chapter:
     """Resolve a notebook's parameters (argument, else environment, else hardware default),
-    open the train and test splits at the profile's resolution, and make the output folder."""
+    open the train and test splits at the profile's resolution, and make the output folder.
+    ``runs``: the run store's folder (default ``$COLORSURVEY_RUNS`` or ``output/runs``);
+    ``retrain``: train afresh instead of loading stored runs (default ``$COLORSURVEY_RETRAIN``)."""
     from .data import open_dataset
 
     P, data = from_environment(profile, data)
@@ -106,12 +119,14 @@ def setup(profile: str | None = None, data: str | None = None, output_dir: str |
     kw = {"n": P.eval_images} if data == "synthetic" else {}
     test_set = open_dataset(data, split="test", size=P.resolution, **kw)
     torch.manual_seed(seed)
+    store = RunStore(runs, retrain=retrain, verbose=verbose)
     if verbose:
         threads = torch.get_num_threads()
         print(f"profile {P.name}: model size {P.size!r}, {P.resolution}x{P.resolution}, {P.steps} steps "
               f"of {P.batch_size}; data {data!r}: {len(train_set)} train / {len(test_set)} test images; "
               f"device {device} ({threads} CPU threads); output {out}")
-    return Chapter(name, P, data, device, out, train_set, test_set, seed)
+        print(f"trained runs are kept in {store.root} and reused; set COLORSURVEY_RETRAIN=1 to train afresh")
+    return Chapter(name, P, data, device, out, train_set, test_set, seed, store=store)
 
 
 

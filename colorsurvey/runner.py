@@ -10,10 +10,20 @@ parameters ``profile``, ``data`` and ``output_dir``, and writes under
 
 An executed notebook appears under its name only when it ran to the end; a failure leaves
 ``<name>.FAILED.ipynb`` (with the error in it) and the run goes on with the next notebook.
+
+One progress bar spans the whole job (:class:`JobProgress`): the notebook it is in, cells done of
+all cells, and an estimate of the time left — from the previous run's per-notebook times in the
+same output folder (``runs.json``) where there is one, else from the pace of the cells so far.
+The kernel's transport chatter (jupyter_client / papermill log warnings, zmq and asyncio
+deprecation warnings) is kept off the screen; a notebook's own errors still surface.
+
+Trained methods are kept in the run store (:mod:`colorsurvey.runs`, ``output/runs/``): the
+second notebook to need a run loads it, and a second job loads every run.
 """
 
 from __future__ import annotations
 
+import contextlib
 import html
 import json
 import os
@@ -22,7 +32,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["NOTEBOOK_DIR", "list_notebooks", "run_notebooks", "NotebookRun", "write_index"]
+__all__ = ["NOTEBOOK_DIR", "list_notebooks", "run_notebooks", "NotebookRun", "write_index", "JobProgress"]
 
 NOTEBOOK_DIR = Path(__file__).resolve().parent.parent / "notebooks"
 
@@ -61,6 +71,110 @@ def _to_html(nb_path: Path, html_path: Path) -> None:
     os.replace(tmp, html_path)
 
 
+class JobProgress:
+    """One tqdm bar over every code cell of every notebook of a job, with the notebook it is in
+    and an estimate of the time left.
+
+    The estimate, in seconds: for notebooks with a known duration (``expected``: name ->
+    seconds, e.g. from the previous run) the rest of that duration, else the mean time per cell
+    so far times the cells left."""
+
+    def __init__(self, notebooks: list[Path], expected: dict[str, float] | None = None, enabled: bool = True):
+        import nbformat
+        from tqdm.auto import tqdm
+
+        # the code cells that run, and the parameters cell papermill injects
+        self.cells = {nb.stem: 1 + sum(c.cell_type == "code" and bool(c.source.strip())
+                                       for c in nbformat.read(nb, as_version=4).cells) for nb in notebooks}
+        self.expected = {k: v for k, v in (expected or {}).items() if k in self.cells and v > 0}
+        self.done: dict[str, float] = {}
+        self.current, self.cell, self.t_nb = "", 0, time.perf_counter()
+        self.t0 = time.perf_counter()
+        self.bar = tqdm(total=sum(self.cells.values()), unit="cell", disable=not enabled, dynamic_ncols=True,
+                        bar_format="{desc} |{bar}| {n_fmt}/{total_fmt} cells [{elapsed}{postfix}]")
+
+    def start(self, name: str) -> None:
+        self.current, self.cell, self.t_nb = name, 0, time.perf_counter()
+        self._show()
+
+    def cell_done(self, **_) -> None:
+        """nbclient's ``on_cell_executed`` hook (called when a code cell has run)."""
+        self.cell += 1
+        self._show()
+        self.bar.update(1)
+
+    def finish(self, name: str, seconds: float) -> None:
+        self.done[name] = seconds
+        self.bar.update(max(0, self.cells[name] - self.cell))   # a failed notebook skips its rest
+        self.cell = self.cells[name]
+
+    def seconds_left(self) -> float | None:
+        now = time.perf_counter()
+        cells_done = sum(self.cells[k] for k in self.done) + self.cell
+        spent = now - self.t0
+        per_cell = spent / cells_done if cells_done else None
+        left = 0.0
+        for name, n in self.cells.items():
+            if name in self.done:
+                continue
+            elapsed = now - self.t_nb if name == self.current else 0.0
+            todo = n - (self.cell if name == self.current else 0)
+            if name in self.expected:
+                left += max(self.expected[name] - elapsed, 0.0)
+            elif per_cell is not None:
+                left += per_cell * todo
+            else:
+                return None
+        return left
+
+    def _show(self) -> None:
+        left = self.seconds_left()
+        self.bar.set_description_str(f"{self.current} cell {self.cell}/{self.cells.get(self.current, 0)}",
+                                     refresh=False)
+        self.bar.set_postfix_str("about " + (f"{left / 60:.0f} min left" if left is not None and left >= 90
+                                             else f"{left:.0f} s left" if left is not None else "? left"))
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+@contextlib.contextmanager
+def _quiet_kernel_transport():
+    """Keep the kernel machinery's warnings off the screen: papermill's and jupyter_client's
+    loggers below ERROR, and the deprecation/runtime warnings of zmq, asyncio and jupyter
+    paths. Errors of the notebooks themselves still surface (as PapermillExecutionError)."""
+    import logging
+    import warnings
+
+    loggers = [logging.getLogger(n) for n in ("papermill", "jupyter_client", "traitlets", "nbclient")]
+    levels = [lg.level for lg in loggers]
+    env = os.environ.get("JUPYTER_PLATFORM_DIRS")
+    os.environ["JUPYTER_PLATFORM_DIRS"] = "1"      # silences jupyter_core's path-migration warning
+    try:
+        for lg in loggers:
+            lg.setLevel(logging.ERROR)
+        with warnings.catch_warnings():
+            for mod in ("zmq", "jupyter_client", "jupyter_core", "nbclient", "papermill", "asyncio", "tornado"):
+                warnings.filterwarnings("ignore", module=mod)
+            warnings.filterwarnings("ignore", message=".*(event loop|Proactor|zmq|jupyter).*")
+            yield
+    finally:
+        for lg, lv in zip(loggers, levels):
+            lg.setLevel(lv)
+        if env is None:
+            os.environ.pop("JUPYTER_PLATFORM_DIRS", None)
+        else:
+            os.environ["JUPYTER_PLATFORM_DIRS"] = env
+
+
+def _previous_times(root: Path) -> dict[str, float]:
+    """Per-notebook seconds of the last job in ``root`` (its ``runs.json``), for the estimate."""
+    try:
+        return {r["name"]: float(r["seconds"]) for r in json.loads((root / "runs.json").read_text()) if r.get("ok")}
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
+
+
 def run_notebooks(profile: str, data: str = "synthetic", out: str | os.PathLike = "output",
                   only: list[str] | None = None, progress: bool = True, html_pages: bool = True,
                   directory: Path = NOTEBOOK_DIR) -> list[NotebookRun]:
@@ -76,34 +190,40 @@ def run_notebooks(profile: str, data: str = "synthetic", out: str | os.PathLike 
     (root / "html").mkdir(exist_ok=True)
     runs: list[NotebookRun] = []
     notebooks = list_notebooks(Path(directory), only=only)
-    for k, nb in enumerate(notebooks, 1):
-        print(f"[{k}/{len(notebooks)}] {nb.name} (profile {profile}, data {data})", flush=True)
-        artifacts = (root / "artifacts" / nb.stem).resolve()
-        artifacts.mkdir(parents=True, exist_ok=True)
-        target = root / "notebooks" / nb.name
-        tmp = target.with_name(nb.stem + ".running.ipynb")
-        failed = target.with_name(nb.stem + ".FAILED.ipynb")
-        t0 = time.perf_counter()
-        try:
-            pm.execute_notebook(
-                str(nb), str(tmp), parameters={"profile": profile, "data": data, "output_dir": str(artifacts)},
-                kernel_name="python3", progress_bar=progress, cwd=str(nb.parent),
-            )
-        except Exception as e:  # papermill raises PapermillExecutionError with the cell's error
+    bar = JobProgress(notebooks, _previous_times(root), enabled=progress)
+    with _quiet_kernel_transport():
+        for k, nb in enumerate(notebooks, 1):
+            bar.bar.write(f"[{k}/{len(notebooks)}] {nb.name} (profile {profile}, data {data})")
+            artifacts = (root / "artifacts" / nb.stem).resolve()
+            artifacts.mkdir(parents=True, exist_ok=True)
+            target = root / "notebooks" / nb.name
+            tmp = target.with_name(nb.stem + ".running.ipynb")
+            failed = target.with_name(nb.stem + ".FAILED.ipynb")
+            bar.start(nb.stem)
+            t0 = time.perf_counter()
+            try:
+                pm.execute_notebook(
+                    str(nb), str(tmp), parameters={"profile": profile, "data": data, "output_dir": str(artifacts)},
+                    kernel_name="python3", progress_bar=False, cwd=str(nb.parent), on_cell_executed=bar.cell_done,
+                )
+            except Exception as e:  # papermill raises PapermillExecutionError with the cell's error
+                dt = time.perf_counter() - t0
+                bar.finish(nb.stem, dt)
+                if tmp.exists():
+                    os.replace(tmp, failed)
+                msg = str(e).strip().splitlines()
+                runs.append(NotebookRun(nb.stem, False, dt, msg[-1] if msg else repr(e)))
+                bar.bar.write(f"    FAILED after {dt:.0f} s: {runs[-1].error} (see {failed})")
+                continue
             dt = time.perf_counter() - t0
-            if tmp.exists():
-                os.replace(tmp, failed)
-            msg = str(e).strip().splitlines()
-            runs.append(NotebookRun(nb.stem, False, dt, msg[-1] if msg else repr(e)))
-            print(f"    FAILED after {dt:.0f} s: {runs[-1].error} (see {failed})", flush=True)
-            continue
-        dt = time.perf_counter() - t0
-        os.replace(tmp, target)
-        failed.unlink(missing_ok=True)
-        if html_pages:
-            _to_html(target, root / "html" / f"{nb.stem}.html")
-        runs.append(NotebookRun(nb.stem, True, dt))
-        print(f"    done in {dt:.0f} s", flush=True)
+            bar.finish(nb.stem, dt)
+            os.replace(tmp, target)
+            failed.unlink(missing_ok=True)
+            if html_pages:
+                _to_html(target, root / "html" / f"{nb.stem}.html")
+            runs.append(NotebookRun(nb.stem, True, dt))
+            bar.bar.write(f"    done in {dt:.0f} s")
+    bar.close()
     write_index(root, runs, profile, data)
     print(f"index: {(root / 'index.html').resolve()}", flush=True)
     return runs

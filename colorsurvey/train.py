@@ -27,7 +27,8 @@ from tqdm.auto import tqdm
 
 from .models.base import ColorizationModel
 
-__all__ = ["pick_device", "seed_everything", "train", "TrainResult", "save_checkpoint", "load_checkpoint"]
+__all__ = ["pick_device", "seed_everything", "train", "TrainResult", "save_checkpoint", "load_checkpoint",
+           "fit_statistics"]
 
 
 def pick_device(prefer: str | None = None) -> torch.device:
@@ -166,8 +167,7 @@ def train(
     if statistics_batches:
         # before any checkpoint is loaded: saved statistics then overwrite these, and statistics a
         # method keeps out of its state dict (to match official weights) are measured afresh
-        model.fit_statistics(data.random_batch(batch_size, step=-1 - i, seed=seed, device=device)
-                             for i in range(statistics_batches))
+        fit_statistics(model, data, batch_size, seed, device, statistics_batches)
     if checkpoint is not None and resume and (Path(checkpoint) / "model.safetensors").exists():
         result = load_checkpoint(model, checkpoint, device) or result
         result.device = str(device)
@@ -220,6 +220,13 @@ def train(
         save_checkpoint(model, checkpoint, result)
     model.eval()
     return result
+
+
+def fit_statistics(model: ColorizationModel, data, batch_size: int, seed: int, device, batches: int = 8) -> None:
+    """``model.fit_statistics`` on ``batches`` training batches fixed by ``seed`` (steps -1, -2, ...,
+    never drawn by training), as :func:`train` does before it loads a checkpoint."""
+    model.fit_statistics(data.random_batch(batch_size, step=-1 - i, seed=seed, device=device)
+                         for i in range(batches))
 
 
 def _set_lr_factor(model: ColorizationModel, factor: float) -> None:

@@ -16,6 +16,7 @@ TINY = get_profile("smoke").scaled(name="tiny", steps=3, batch_size=4, eval_imag
 
 
 def _bench(tmp_path, methods, **kw):
+    kw.setdefault("runs", tmp_path / "runs")
     return Benchmark(TINY, "tiny", out=tmp_path, methods=methods, device="cpu", progress=False,
                      train_set=TinyColors(16), test_set=TinyColors(8), **kw)
 
@@ -45,12 +46,12 @@ def test_table_shape_labels_and_baseline_numbers(tmp_path):
 def test_rerun_reuses_cache_without_training(tmp_path, monkeypatch):
     first = _bench(tmp_path, ["unet"]).run(official=False)
     assert first.trained == 2
-    import colorsurvey.benchmark as B
+    import colorsurvey.runs as R
 
     def no_training(*a, **k):
-        raise AssertionError("training ran although a cached result exists")
+        raise AssertionError("training ran although a stored run exists")
 
-    monkeypatch.setattr(B, "train", no_training)
+    monkeypatch.setattr(R, "train", no_training)
     second = _bench(tmp_path, ["unet"]).run(official=False)
     assert second.trained == 0 and "unet" not in second.failures
     pd.testing.assert_frame_equal(pd.concat(first.metrics["unet"]).reset_index(drop=True),
@@ -91,15 +92,40 @@ def test_unknown_method_is_refused(tmp_path):
 
 
 def test_shared_cache_is_reused_from_another_output_folder(tmp_path, monkeypatch):
-    """`colorsurvey benchmark` and notebook 08 write tables to different folders but share a cache."""
-    cache = tmp_path / "cache"
-    _bench(tmp_path / "cli", ["unet"], cache=cache).run(official=False)
-    import colorsurvey.benchmark as B
+    """`colorsurvey benchmark` and notebook 08 write tables to different folders but share a run store."""
+    runs = tmp_path / "runs"
+    _bench(tmp_path / "cli", ["unet"], runs=runs).run(official=False)
+    import colorsurvey.runs as R
 
-    monkeypatch.setattr(B, "train", lambda *a, **k: (_ for _ in ()).throw(AssertionError("retrained")))
-    again = _bench(tmp_path / "notebook", ["unet"], cache=cache).run(official=False)
+    monkeypatch.setattr(R, "train", lambda *a, **k: (_ for _ in ()).throw(AssertionError("retrained")))
+    again = _bench(tmp_path / "notebook", ["unet"], runs=runs).run(official=False)
     assert again.trained == 0 and "unet" not in again.failures
-    assert not (tmp_path / "notebook" / "cache").exists()
+    assert not (tmp_path / "notebook" / "runs").exists()
+
+
+def test_a_run_of_one_data_set_is_not_reused_for_another_with_the_same_name(tmp_path):
+    """The former cache keyed by the data's label returned one test set's rows for another."""
+    runs = tmp_path / "runs"
+    first = _bench(tmp_path, ["gray"], runs=runs).run(official=False)
+    assert len(first.metrics["gray"][0]) == 8
+    other = Benchmark(TINY, "tiny", out=tmp_path, methods=["gray"], device="cpu", progress=False, runs=runs,
+                      train_set=TinyColors(16), test_set=TinyColors(6, size=24)).run(official=False)
+    assert len(other.metrics["gray"][0]) == 6        # scored on the set it was given
+    again = _bench(tmp_path, ["unet"], runs=runs).run(official=False)
+    retrained = Benchmark(TINY, "tiny", out=tmp_path, methods=["unet"], device="cpu", progress=False, runs=runs,
+                          train_set=TinyColors(12), test_set=TinyColors(8)).run(official=False)
+    assert again.trained == 2 and retrained.trained == 2   # another training set: trained afresh
+
+
+def test_verdicts_speak_only_about_what_was_run(tmp_path):
+    """A benchmark of baselines only judges nothing (it used to claim a '+nan dB' gain of learned methods)."""
+    b = _bench(tmp_path, ["gray", "mean-ab"])
+    r = b.run(official=False)
+    assert b.conclusions(r) == []
+    import json
+
+    b.write(r)
+    assert json.loads((tmp_path / "tables" / "conclusions.json").read_text()) == []
 
 
 def _tables(psnr: dict, params: dict, single_gain: dict, complex_gain: dict):

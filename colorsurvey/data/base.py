@@ -22,6 +22,10 @@ Rendered data carries every key; real images carry all but ``depth``.
 
 from __future__ import annotations
 
+import hashlib
+import json
+import sys
+from pathlib import Path
 from typing import Iterator, Sequence
 
 import torch
@@ -86,6 +90,32 @@ class ColorDataset:
     def labels(self) -> torch.Tensor:
         """Category index of every sample, without loading images (subclasses may override)."""
         return torch.cat([b["label"].cpu() for b in self.iterate(64)])
+
+    # -- identity (what a trained run or a stored score was computed on) ---------------------
+    def identity(self) -> dict:
+        """What makes this data set *this* data set, as a JSON-able dict: its class, a hash of
+        the source file that defines it (so a changed renderer or reader is a different set) and
+        :meth:`identity_params`. Two sets with the same ``name`` but other contents differ here;
+        :mod:`colorsurvey.runs` keys trained runs and stored metrics by it."""
+        cls = type(self)
+        src = getattr(sys.modules.get(cls.__module__), "__file__", None)
+        code = hashlib.sha256(Path(src).read_bytes()).hexdigest()[:16] if src else "unknown"
+        return {"class": f"{cls.__module__}.{cls.__qualname__}", "code": code, **self.identity_params()}
+
+    def identity_params(self) -> dict:
+        """The parameters that fix the contents (subclasses override with cheaper, exact ones).
+        Default: name, length, size, categories and a sha256 of four evenly spaced samples' pixels."""
+        n = len(self)
+        idx = sorted({int(i * (n - 1) / 3) for i in range(4)}) if n else []
+        h = hashlib.sha256()
+        if idx:
+            h.update(self.batch(idx)["rgb"].float().cpu().numpy().tobytes())
+        return {"name": self.name, "n": n, "size": int(self.size), "categories": list(self.categories),
+                "samples_sha256": h.hexdigest()[:16]}
+
+    def identity_hash(self) -> str:
+        """A short hash of :meth:`identity`."""
+        return hashlib.sha256(json.dumps(self.identity(), sort_keys=True, default=str).encode()).hexdigest()[:16]
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r}, n={len(self)}, size={self.size}, categories={len(self.categories)})"

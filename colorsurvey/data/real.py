@@ -770,6 +770,21 @@ class ImageFolder(ColorDataset):
     def labels(self) -> torch.Tensor:
         return torch.tensor(self._labels, dtype=torch.long)
 
+    def identity_params(self) -> dict:
+        """A fingerprint of the file list (paths relative to the image root, with their sizes in
+        bytes and labels) plus split, size and the reading settings: another folder, an added,
+        removed or replaced file is a different set; moving the folder is not."""
+        h = hashlib.sha256()
+        for p, lab in zip(self.files, self._labels):
+            try:
+                rel = p.relative_to(self.image_root).as_posix()
+            except ValueError:
+                rel = p.as_posix()
+            h.update(f"{rel}\0{p.stat().st_size}\0{lab}\n".encode())
+        return {"split": self.split, "n": len(self.files), "size": self.size, "seed": self.seed,
+                "test_fraction": self.test_fraction, "min_size": self.min_size,
+                "categories": list(self.categories), "files_sha256": h.hexdigest()[:16]}
+
     def _load(self, indices: torch.Tensor, device: torch.device) -> dict:
         idx = [int(i) for i in indices]
         uniq = list(dict.fromkeys(idx))

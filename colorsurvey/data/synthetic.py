@@ -965,6 +965,10 @@ class SyntheticNCD(ColorDataset):
     def __len__(self) -> int:
         return self.n
 
+    def identity_params(self) -> dict:
+        """Split, n, size, seed and objects fix every image (with the renderer's source hash)."""
+        return {"split": self.split, "n": self.n, "size": self.size, "seed": self.seed, "objects": list(self.objects)}
+
     def labels(self) -> torch.Tensor:
         if self.objects == (1, 1):
             return torch.arange(self.n) % len(CATEGORIES)

@@ -36,14 +36,18 @@ def get_class(key: str) -> type[ColorizationModel]:
 
 
 def create(key: str, size: str = "small", seed: int | None = None, *, references=None,
-           pretrained: bool | str | os.PathLike = False, weights_cache: str | os.PathLike | None = None,
-           progress: bool = True, **overrides) -> ColorizationModel:
+           n_categories: int | None = None, pretrained: bool | str | os.PathLike = False,
+           weights_cache: str | os.PathLike | None = None, progress: bool = True,
+           **overrides) -> ColorizationModel:
     """Build a method by key and size preset; ``overrides`` replace preset arguments.
 
     ``seed`` seeds torch before the weights are initialised, so a run is repeatable from
     construction on (the training loop seeds its own steps). ``references``: a data set the
     method may draw reference images from (exemplar-based methods); passed on only to methods
     that take it (:func:`accepts`), so callers need not ask which kind a method is.
+    ``n_categories``: the number of categories of the data, for methods with a category input
+    (those whose constructor takes ``num_classes``; e.g. Deep Colorization's semantic one-hot),
+    unless ``num_classes`` is given explicitly.
 
     ``pretrained=True`` loads the weights the authors published for this method and size
     (declared beside the method, :mod:`colorsurvey.models.weights`): from ``weights_cache``
@@ -67,6 +71,8 @@ def create(key: str, size: str = "small", seed: int | None = None, *, references
     kwargs = {**cls.sizes[size], **overrides}
     if references is not None and accepts(key, "references"):
         kwargs["references"] = references
+    if n_categories is not None and "num_classes" not in overrides and accepts(key, "num_classes"):
+        kwargs["num_classes"] = int(n_categories)
     if seed is not None:
         torch.manual_seed(seed)
     model = cls(**kwargs)

@@ -1,0 +1,283 @@
+"""Train once: the run store shared by every notebook chapter, notebook 08 and ``colorsurvey benchmark``.
+
+A *run* is one trained method: its weights (safetensors, with the optimiser state and loss
+history in ``state.pt``, the format of :func:`colorsurvey.train.save_checkpoint`) and a
+``run.json`` with the method's card, the profile, the training data's identity
+(:meth:`colorsurvey.data.base.ColorDataset.identity`), seed, steps, overrides, a code
+fingerprint (a hash of the source of the modules that define the method and of the training
+loop) and the training speed. Scores are stored beside it, one file per evaluation setting
+(test data identity, number of images, hints, evaluation code), so a changed setting is
+evaluated afresh instead of returning stale numbers.
+
+Layout, under the store's root (default ``output/runs/`` of the checkout; ``$COLORSURVEY_RUNS``
+or the ``root`` argument move it)::
+
+    <method>-<size>-<profile>-s<seed>-<hash>/      one finished run
+        model.safetensors  state.pt  run.json
+        metrics/<label>-<hash>.csv (+ .json)        its scores, one pair per evaluation setting
+    <...>.partial/                                  a run being trained (resumed if interrupted)
+
+``<hash>`` covers everything in the run's spec, so changing the method's code, the profile,
+the model size, an override or the data gives a new folder and a new training; a finished run
+is never rewritten in place. A run appears under its final name only once complete (trained
+in ``.partial``, then moved with ``os.replace``), so a half-written run is never read.
+
+Force retraining with ``RunStore(retrain=True)`` or the environment variable
+``COLORSURVEY_RETRAIN=1`` (or a comma-separated list of method keys: ``COLORSURVEY_RETRAIN=unet,colorful``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import hashlib
+import json
+import os
+import shutil
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+
+import pandas as pd
+import torch
+
+from . import models
+from .train import (TrainResult, fit_statistics, load_checkpoint, pick_device, save_checkpoint,
+                    seed_everything, train)
+
+__all__ = ["RunStore", "Run", "default_root", "code_fingerprint", "atomic_write_text", "RUNS_ENV", "RETRAIN_ENV"]
+
+RUNS_ENV = "COLORSURVEY_RUNS"
+RETRAIN_ENV = "COLORSURVEY_RETRAIN"
+REPO = Path(__file__).resolve().parent.parent
+
+
+def default_root() -> Path:
+    """``$COLORSURVEY_RUNS`` if set, else ``output/runs`` in the checkout."""
+    env = os.environ.get(RUNS_ENV)
+    return Path(env).expanduser() if env else REPO / "output" / "runs"
+
+
+def _retrain_from_env() -> bool | frozenset[str]:
+    v = os.environ.get(RETRAIN_ENV, "").strip()
+    if v.lower() in ("", "0", "false", "no"):
+        return False
+    if v.lower() in ("1", "true", "yes", "all"):
+        return True
+    return frozenset(k.strip() for k in v.split(",") if k.strip())
+
+
+def _digest(obj) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:12]
+
+
+def _module_hash(modules) -> str:
+    h = hashlib.sha256()
+    for m in sorted(modules, key=lambda m: m.__name__):
+        src = getattr(m, "__file__", None)
+        h.update(m.__name__.encode() + b"\0")
+        if src and Path(src).exists():
+            h.update(Path(src).read_bytes())
+    return h.hexdigest()[:16]
+
+
+def _ours(m) -> bool:
+    return isinstance(m, ModuleType) and (m.__name__ == "colorsurvey" or m.__name__.startswith("colorsurvey."))
+
+
+@functools.lru_cache(maxsize=None)
+def code_fingerprint(cls: type) -> str:
+    """A hash of the source of the modules that define method ``cls``: the modules of its
+    classes (its MRO), the package modules those import from (one level: layers, features,
+    hints, ...), and the training loop. Editing any of them changes the fingerprint."""
+    mods = {sys.modules[c.__module__] for c in cls.__mro__ if _ours(sys.modules.get(c.__module__))}
+    for m in list(mods):
+        for v in vars(m).values():
+            mm = v if isinstance(v, ModuleType) else sys.modules.get(getattr(v, "__module__", None) or "")
+            if _ours(mm) and mm.__name__ != "colorsurvey":
+                mods.add(mm)
+    mods.add(sys.modules["colorsurvey.train"])
+    return _module_hash(mods)
+
+
+def _eval_code() -> str:
+    return _module_hash([sys.modules["colorsurvey.evaluate"], sys.modules["colorsurvey.metrics"]])
+
+
+def _jsonable(v):
+    """An override as it goes into a spec: data sets by identity, the rest as JSON would write it."""
+    if hasattr(v, "identity") and callable(v.identity):
+        return v.identity()
+    if isinstance(v, (list, tuple)):
+        return [_jsonable(x) for x in v]
+    if isinstance(v, dict):
+        return {str(k): _jsonable(x) for k, x in v.items()}
+    if isinstance(v, (str, int, float, bool)) or v is None:
+        return v
+    return repr(v)
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file in the same folder and os.replace."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+@dataclass
+class Run:
+    """A trained method from the store: the model (in eval mode on its device), its training
+    result (loss history, speed), its folder and spec, and whether it was trained just now."""
+
+    key: str
+    model: models.ColorizationModel
+    result: TrainResult
+    path: Path
+    spec: dict
+    trained: bool
+    info: dict
+
+    def __repr__(self) -> str:
+        return f"Run({self.key!r}, {'trained now' if self.trained else 'loaded'} , {self.path})"
+
+
+class RunStore:
+    """Finished runs under ``root`` (default :func:`default_root`), found by their spec.
+
+    ``retrain``: True retrains every run asked for (once per store object), a set of method keys
+    retrains those; None reads ``$COLORSURVEY_RETRAIN``. ``verbose`` prints what is found."""
+
+    def __init__(self, root: str | os.PathLike | None = None, retrain: bool | set | frozenset | None = None,
+                 verbose: bool = True):
+        self.root = Path(root).expanduser() if root is not None else default_root()
+        self.retrain = _retrain_from_env() if retrain is None else (retrain if isinstance(retrain, bool)
+                                                                     else frozenset(retrain))
+        self.verbose = verbose
+        self._retrained: set[str] = set()   # folders retrained by this object: not again
+
+    def __repr__(self) -> str:
+        return f"RunStore({str(self.root)!r})"
+
+    # -- specs -------------------------------------------------------------------------------
+    def spec(self, key: str, train_set, *, profile, size: str, seed: int, steps: int, batch_size: int,
+             references=None, **overrides) -> dict:
+        """Everything that decides a run's weights, as a JSON-able dict."""
+        kw = dict(overrides)
+        if references is not None and models.accepts(key, "references"):
+            kw["references"] = references
+        if models.accepts(key, "num_classes") and "num_classes" not in kw:
+            kw["num_classes"] = len(train_set.categories)
+        prof = {k: v for k, v in profile.as_dict().items() if k not in ("eval_images", "seeds", "device")}
+        return {"method": key, "size": size, "profile": prof, "seed": int(seed), "steps": int(steps),
+                "batch_size": int(batch_size), "overrides": _jsonable(kw), "data": train_set.identity(),
+                "code": code_fingerprint(models.get_class(key))}
+
+    def path(self, spec: dict) -> Path:
+        """The folder of the run with ``spec`` (whether or not it exists)."""
+        name = f"{spec['method']}-{spec['size']}-{spec['profile']['name']}-s{spec['seed']}-{_digest(spec)}"
+        return self.root / name
+
+    def find(self, spec: dict) -> Path | None:
+        """The finished run with exactly ``spec``, or None."""
+        p = self.path(spec)
+        try:
+            stored = json.loads((p / "run.json").read_text())
+        except (FileNotFoundError, json.JSONDecodeError):
+            return None
+        return p if stored.get("spec") == json.loads(json.dumps(spec, default=str)) else None
+
+    def _forced(self, key: str, path: Path) -> bool:
+        wanted = self.retrain is True or (isinstance(self.retrain, frozenset) and key in self.retrain)
+        return wanted and str(path) not in self._retrained
+
+    # -- train or load --------------------------------------------------------------------------
+    def fit(self, key: str, train_set, *, profile, size: str | None = None, steps: int | None = None,
+            batch_size: int | None = None, seed: int = 0, device=None, progress: bool = True,
+            references=None, train_if_missing: bool = True, **overrides) -> Run:
+        """The run of ``key`` trained on ``train_set`` under ``profile`` (its size, steps and batch
+        size unless given): loaded when the store has it, else trained and stored.
+
+        Methods that take reference images get ``references``; methods with a category input
+        (``num_classes``) get the number of categories of ``train_set``. Raises
+        FileNotFoundError when the run is missing and ``train_if_missing`` is False."""
+        size = size or profile.size
+        steps = int(steps or profile.steps)
+        batch_size = int(batch_size or profile.batch_size)
+        device = pick_device(str(device) if device is not None else profile.device)
+        spec = self.spec(key, train_set, profile=profile, size=size, seed=seed, steps=steps, batch_size=batch_size,
+                         references=references, **overrides)
+        path = self.path(spec)
+        forced = self._forced(key, path)
+        found = None if forced else self.find(spec)
+        if found is None and not train_if_missing:
+            raise FileNotFoundError(f"no finished run of {key!r} (size {size}, seed {seed}) under {self.root}")
+        model = models.create(key, size=size, seed=seed, references=references,
+                              n_categories=len(train_set.categories), **overrides)
+        if found is not None:
+            if self.verbose:
+                print(f"found a trained run at {found}, loading", flush=True)
+            seed_everything(seed)
+            model.to(device)
+            fit_statistics(model, train_set, batch_size, seed, device)   # as train() before loading
+            result = load_checkpoint(model, found, device) or TrainResult(device=str(device))
+            result.device = str(device)
+            info = json.loads((found / "run.json").read_text())["info"]
+            return Run(key, model.eval(), result, found, spec, False, info)
+        partial = path.with_name(path.name + ".partial")
+        if forced:
+            shutil.rmtree(partial, ignore_errors=True)
+        if self.verbose and forced:
+            print(f"retraining {key} ({RETRAIN_ENV} or retrain=True), into {path}", flush=True)
+        result = train(model, train_set, steps=steps, batch_size=batch_size, device=device, seed=seed,
+                       checkpoint=partial, resume=True, progress=progress)
+        save_checkpoint(model, partial, result)
+        info = {"steps": result.step, "seconds": result.seconds, "images_per_s": result.images_per_second,
+                "size": size, "device": str(device), "cpu_threads": torch.get_num_threads()}
+        card = model.card
+        atomic_write_text(partial / "run.json", json.dumps(
+            {"spec": spec, "info": info, "card": {"key": card.key, "title": card.title, "section": card.section,
+                                                  "taxonomy": card.taxonomy}}, indent=1, default=str))
+        self._commit(partial, path)
+        self._retrained.add(str(path))
+        return Run(key, model.eval(), result, path, spec, True, info)
+
+    @staticmethod
+    def _commit(partial: Path, path: Path) -> None:
+        """Move a finished ``partial`` folder to ``path`` (replacing an older run there)."""
+        old = None
+        if path.exists():
+            old = path.with_name(f"{path.name}.old-{os.getpid()}")
+            shutil.rmtree(old, ignore_errors=True)
+            os.replace(path, old)
+        os.replace(partial, path)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+
+    # -- scores --------------------------------------------------------------------------------
+    def scores(self, run: Run, dataset, *, limit: int | None = None, hints: int | None = None,
+               label: str = "eval", device=None, progress: bool = True, batch_size: int = 32) -> pd.DataFrame:
+        """:func:`colorsurvey.evaluate.evaluate` of ``run``'s model on ``dataset``, stored with the
+        run under its evaluation setting (test data identity, ``limit``, ``hints`` — None: the
+        method's default simulated user, k: exactly k hints via ``hint_budget`` —, ``label`` and
+        the evaluation code); a stored result is returned only when every part matches."""
+        from .evaluate import evaluate
+
+        n = None if limit is None or limit >= len(dataset) else int(limit)
+        espec = {"data": dataset.identity(), "limit": n, "hints": hints, "label": label, "code": _eval_code()}
+        f = run.path / "metrics" / f"{label}-{_digest(espec)}.csv"
+        meta = f.with_suffix(".json")
+        if f.exists() and meta.exists():
+            stored = json.loads(meta.read_text())
+            if stored.get("spec") == json.loads(json.dumps(espec, default=str)):
+                df = pd.read_csv(f)
+                df.attrs["evaluated"] = stored.get("evaluated", "")
+                return df
+        ctx = run.model.hint_budget(hints) if hints is not None else contextlib.nullcontext()
+        with ctx:
+            df = evaluate(run.model, dataset, limit=n, device=device, progress=progress, batch_size=batch_size)
+        atomic_write_text(meta, json.dumps({"spec": espec, "evaluated": df.attrs.get("evaluated", "")},
+                                       indent=1, default=str))
+        atomic_write_text(f, df.to_csv(index=False))
+        return df
