@@ -16,7 +16,6 @@ import pandas as pd
 import torch
 
 from . import models
-from .evaluate import evaluate
 from .profiles import Profile, from_environment
 from .runs import RunStore
 from .train import TrainResult, pick_device

@@ -5,7 +5,6 @@ import io
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
 import colorsurvey.models.exemplar  # noqa: F401  (registers the methods)
