@@ -396,10 +396,10 @@ def test_idc_loss_compares_hinted_pixels_with_the_truth_not_the_hint(fixed_batch
     mask[..., 4:12, 4:12] = 1.0
     monkeypatch.setattr(net, "training_conditions", lambda b: {"hints": hints, "mask": mask})
     perfect = fixed_batch["ab"].clone().requires_grad_(True)
-    monkeypatch.setattr(net, "colorize", lambda L, **_: perfect * 1.0)
+    monkeypatch.setattr(net, "_colorize", lambda L, **_: perfect * 1.0)
     monkeypatch.setattr(net, "step", lambda loss: None)
     logs = net.training_step(fixed_batch)
     assert float(logs["loss"]) == 0.0 and float(logs["local"]) == 0.0
     off = fixed_batch["ab"] + 20.0 * mask                        # wrong only where the user hinted
-    monkeypatch.setattr(net, "colorize", lambda L, **_: off.requires_grad_(True) * 1.0)
+    monkeypatch.setattr(net, "_colorize", lambda L, **_: off.requires_grad_(True) * 1.0)
     assert float(net.training_step(fixed_batch)["local"]) > 0.1
