@@ -147,7 +147,10 @@ def bad_L(draw):
     """(tensor or object, error type, regex the message must match)."""
     B, H, W = draw(st.integers(1, 2)), draw(DIMS), draw(DIMS)
     lo = draw(st.floats(2, 50))
-    good = lambda *s: torch.rand(*s) * (100 - lo) + lo  # noqa: E731  (values in [lo, 100])
+
+    def good(*shape):                                # values in [lo, 100]
+        return torch.rand(*shape) * (100 - lo) + lo
+
     kind = draw(st.sampled_from(["no batch", "2-d", "rgb", "channels", "integer", "bool", "nan", "inf",
                                  "above 100", "below 0", "0..1", "numpy"]))
     if kind == "no batch":

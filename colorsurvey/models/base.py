@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import math
 from dataclasses import asdict, dataclass, field
 from typing import Any, ClassVar, Iterator
 
@@ -175,7 +176,7 @@ def check_L(L) -> None:
     if 0 in shape:
         raise ValueError(f"expected {_L_EXPECTED}; got an empty tensor of shape {shape}")
     lo, hi = _minmax(L)
-    if not (lo == lo and hi == hi) or abs(lo) == float("inf") or abs(hi) == float("inf"):
+    if not (math.isfinite(lo) and math.isfinite(hi)):
         raise ValueError(f"expected {_L_EXPECTED}; L holds NaN or infinite values")
     if lo < -L_TOLERANCE or hi > 100 + L_TOLERANCE:
         raise ValueError(f"expected {_L_EXPECTED}; got values in [{lo:.4g}, {hi:.4g}]. Compute L with "
@@ -197,7 +198,7 @@ def _check_finite(x: torch.Tensor, name: str, what: str) -> tuple[float, float]:
     if x.numel() == 0:
         raise ValueError(f"{name}: expected {what}; got an empty tensor of shape {tuple(x.shape)}")
     lo, hi = _minmax(x)
-    if not (lo == lo and hi == hi) or float("inf") in (abs(lo), abs(hi)):
+    if not (math.isfinite(lo) and math.isfinite(hi)):
         raise ValueError(f"{name}: expected {what}; it holds NaN or infinite values")
     return lo, hi
 
@@ -208,7 +209,10 @@ def _check_reference(r, L: torch.Tensor, name: str) -> None:
         raise TypeError(f"{name}: expected {what}; got dtype {r.dtype}. An 8-bit image (as the image "
                         f"readers return it) must be scaled: {name}=img.float() / 255")
     r = _check_float(r, name, what)
-    if r.dim() not in (3, 4) or r.shape[-3] != 3 or (r.dim() == 4 and r.shape[0] not in (1, L.shape[0])):
+    if r.dim() == 4 and r.shape[1] == 3 and r.shape[0] not in (1, L.shape[0]):
+        raise ValueError(f"{name}: {r.shape[0]} references for {L.shape[0]} targets (L's batch); pass one "
+                         "reference per target, or one for all")
+    if r.dim() not in (3, 4) or r.shape[-3] != 3:
         raise ValueError(f"{name}: expected {what}; got shape {tuple(r.shape)}"
                          + (". Images are channels-first: use .permute(2, 0, 1)" if r.dim() == 3 and r.shape[-1] == 3
                             else ""))
@@ -221,7 +225,7 @@ def _check_reference(r, L: torch.Tensor, name: str) -> None:
 def _check_map(x, L: torch.Tensor, name: str, channels: int, what: str, same_size: bool = True,
                lo_hi: tuple[float, float] | None = None) -> None:
     x = _check_float(x, name, what)
-    B, _, H, W = L.shape
+    B = L.shape[0]
     ok = x.dim() == 4 and x.shape[1] == channels and x.shape[0] == B and (not same_size or x.shape[-2:] == L.shape[-2:])
     if not ok:
         raise ValueError(f"{name}: expected {what}; got shape {tuple(x.shape)} for L of shape {tuple(L.shape)}")
