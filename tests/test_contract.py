@@ -336,7 +336,7 @@ def test_training_only_parts_are_not_used_to_colorize(key):
 
 def test_count_parameters_parts():
     m = build("scribbler")
-    assert count_parameters(m, part="training_only") == count_parameters(m.disc) > 0
+    assert count_parameters(m, part="training_only") == count_parameters(m.discriminator) > 0
     assert sum(p.numel() for p in models.inference_parameters(m)) == count_parameters(m, part="inference")
     with pytest.raises(ValueError, match="part must be one of"):
         count_parameters(m, part="discriminator")
