@@ -143,6 +143,9 @@ def describe(model: models.ColorizationModel, size: int = 256) -> pd.DataFrame:
                 "trainable": "frozen" if n and not t else ("yes" if t == n else f"{t:,}")}
 
     only = set(getattr(model, "training_only", ()))
-    rows = [{**row(name, mod), "training only": "yes" if name in only else ""} for name, mod in model.named_children()]
-    rows.append({**row("total", model), f"GFLOPs@{size}": round(count_gflops(model, size), 3)})
+    rows = [{**row(name, mod), "training only": "yes" if name in only else ""}
+            for name, mod in model.named_children()]
+    n_only = models.count_parameters(model, part="training_only")
+    rows.append({**row("total", model), "training only": f"{n_only:,}" if n_only else "",
+                 f"GFLOPs@{size}": round(count_gflops(model, size), 3)})
     return pd.DataFrame(rows).set_index("block")

@@ -340,3 +340,12 @@ def test_count_parameters_parts():
     assert sum(p.numel() for p in models.inference_parameters(m)) == count_parameters(m, part="inference")
     with pytest.raises(ValueError, match="part must be one of"):
         count_parameters(m, part="discriminator")
+
+
+def test_architecture_summary_marks_training_only_blocks():
+    from colorsurvey.notebook import describe
+
+    m = build("lineart")
+    d = describe(m, size=32)
+    assert set(d.index[d["training only"] == "yes"]) == set(type(m).training_only)
+    assert d.loc["total", "training only"] == f"{count_parameters(m, part='training_only'):,}"
