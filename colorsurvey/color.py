@@ -122,9 +122,10 @@ def gamut_bins(grid: float = 10.0, levels: int = 64) -> torch.Tensor:
     the official weights carry theirs (``colorsurvey.models.plain`` reads them out).
     A denser sample of the cube finds one bin more or less at the gamut's edge (262 at 128
     levels); 64 levels keeps this under half a second.
-    Returns (Q, 2) float32, sorted by a then b.
+    Returns (Q, 2) float32 on the CPU, sorted by a then b (a table of constants: computed on the
+    CPU whatever the default device, so models build under ``with torch.device("meta")``).
     """
-    v = torch.linspace(0, 1, levels, dtype=torch.float64)
+    v = torch.linspace(0, 1, levels, dtype=torch.float64, device="cpu")
     r, g, b = torch.meshgrid(v, v, v, indexing="ij")
     rgb = torch.stack([r, g, b]).reshape(3, -1, 1)
     ab = rgb_to_lab(rgb)[1:].reshape(2, -1).T

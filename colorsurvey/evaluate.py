@@ -287,11 +287,14 @@ def inference_ms(model: ColorizationModel, size: int = 256, device=None, repeats
 
 def compute_row(model: ColorizationModel, train_images_per_s: float | None = None, size: int = 256,
                 device=None, repeats: int = 3) -> dict:
-    """One row of the compute table for ``model``."""
+    """One row of the compute table for ``model``: parameters of what colourises, those used only
+    in training (the ``training_only`` parts: discriminators, critics, loss networks) apart,
+    GFLOPs and time of ``colorize``."""
     row = {
         "method": model.card.key,
         "size": model.size_name,
-        "parameters": count_parameters(model),
+        "parameters": count_parameters(model, part="inference"),            # what colourises
+        "training-only parameters": count_parameters(model, part="training_only"),   # discriminators, critics...
         f"GFLOPs@{size}": count_gflops(model, size),
         "train img/s": train_images_per_s,
         f"infer ms@{size}": inference_ms(model, size, device, repeats),

@@ -74,15 +74,16 @@ def to_uint8(rgb) -> np.ndarray:
     """Any RGB image -> numpy uint8 (H, W, 3), the input every RGB metric takes.
 
     Accepts a torch tensor or numpy array, (3, H, W) or (H, W, 3) (a leading batch dim of 1 is
-    allowed), either uint8 or float in [0, 1]. Floats become ``np.round(clip(x, 0, 1) * 255)``.
+    allowed), either uint8 or float in [0, 1]. Returns a new, writable array (never a view of
+    the input). Floats become ``np.round(clip(x, 0, 1) * 255)``.
     When both layouts fit (a 3x...x3 image) tensors are read channels-first (the package's
     convention) and numpy arrays channels-last.
     """
     is_t = _is_tensor(rgb)
     a = rgb.detach().cpu().numpy() if is_t else np.asarray(rgb)
     a = _channels_last(a, 3, prefer_first=is_t)
-    if a.dtype == np.uint8:
-        return np.ascontiguousarray(a)
+    if a.dtype == np.uint8:                   # a copy: never a view of the caller's (maybe read-only) buffer
+        return np.array(a, order="C", copy=True)
     if not np.issubdtype(a.dtype, np.floating):
         raise ValueError(f"to_uint8 takes uint8 or float in [0, 1]; got dtype {a.dtype}. "
                          "Divide integer images by their maximum value first.")

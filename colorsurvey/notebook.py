@@ -131,8 +131,9 @@ def setup(profile: str | None = None, data: str | None = None, output_dir: str |
 
 def describe(model: models.ColorizationModel, size: int = 256) -> pd.DataFrame:
     """Architecture summary: parameters per top-level block (and whether they train: "yes",
-    "frozen", or how many do), and the total with GFLOPs at ``size`` x ``size`` (counted on the
-    CPU by :func:`colorsurvey.evaluate.count_gflops`)."""
+    "frozen", or how many do; "training only" marks the blocks ``colorize`` never uses, such as a
+    discriminator), and the total with GFLOPs at ``size`` x ``size`` (counted on the CPU by
+    :func:`colorsurvey.evaluate.count_gflops`)."""
     from .evaluate import count_gflops
 
     def row(name, mod):
@@ -140,6 +141,10 @@ def describe(model: models.ColorizationModel, size: int = 256) -> pd.DataFrame:
         return {"block": name, "type": type(mod).__name__, "parameters": n,
                 "trainable": "frozen" if n and not t else ("yes" if t == n else f"{t:,}")}
 
-    rows = [row(name, mod) for name, mod in model.named_children()]
-    rows.append({**row("total", model), f"GFLOPs@{size}": round(count_gflops(model, size), 3)})
+    only = set(getattr(model, "training_only", ()))
+    rows = [{**row(name, mod), "training only": "yes" if name in only else ""}
+            for name, mod in model.named_children()]
+    n_only = models.count_parameters(model, part="training_only")
+    rows.append({**row("total", model), "training only": f"{n_only:,}" if n_only else "",
+                 f"GFLOPs@{size}": round(count_gflops(model, size), 3)})
     return pd.DataFrame(rows).set_index("block")

@@ -104,3 +104,25 @@ def test_annealed_mean_limits():
     # lower temperature -> more saturated on average
     sat = lambda ab: ab.norm(dim=1).mean()  # noqa: E731
     assert sat(C.annealed_mean(logits, bins, 0.38)) >= sat(mean)
+
+
+def test_results_are_new_writable_tensors():
+    """Every public conversion returns a tensor of its own: writable in place, sharing no memory
+    with its input (so changing the result never changes the caller's image)."""
+    rgb = torch.rand(2, 3, 5, 4)
+    lab = C.rgb_to_lab(rgb)
+    bins = C.gamut_bins(grid=20.0, levels=8)
+    calls = {
+        "rgb_to_lab": (C.rgb_to_lab, rgb), "lab_to_rgb": (C.lab_to_rgb, lab), "rgb_to_yuv": (C.rgb_to_yuv, rgb),
+        "yuv_to_rgb": (C.yuv_to_rgb, C.rgb_to_yuv(rgb)), "rgb_to_gray": (C.rgb_to_gray, rgb),
+        "split_lab": (C.split_lab, rgb), "merge_lab": (lambda x: C.merge_lab(x[:, :1], x[:, 1:]), lab),
+        "gray_rgb_from_L": (C.gray_rgb_from_L, lab[:, :1]), "nearest_bin": (lambda x: C.nearest_bin(x, bins), lab[:, 1:]),
+        "soft_encode": (lambda x: C.soft_encode(x, bins), lab[:, 1:]),
+        "annealed_mean": (lambda z: C.annealed_mean(z, bins), torch.randn(2, len(bins), 3, 3)),
+        "annealed_mean T=0": (lambda z: C.annealed_mean(z, bins, T=0), torch.randn(2, len(bins), 3, 3)),
+    }
+    for name, (fn, x) in calls.items():
+        outs = fn(x)
+        for out in outs if isinstance(outs, tuple) else (outs,):
+            assert out.untyped_storage().data_ptr() != x.untyped_storage().data_ptr(), name
+            out.add_(0)                                               # writable in place

@@ -58,18 +58,15 @@ def test_paper_sizes_follow_the_published_widths():
     assert len([k for k in sd if k.endswith("weight")]) == 13          # conv1_1 .. conv5_1
 
 
-@pytest.mark.parametrize("key", KEYS)
-@pytest.mark.parametrize("hw", [(32, 32), (37, 53), (17, 9)])
-def test_colorize_returns_ab_at_input_size(key, hw):
+@pytest.mark.parametrize("key", ["deep-exemplar", "fast-exemplar"])
+def test_references_of_any_size_and_one_for_all(key):
+    """A reference of another size, and one reference for the whole batch (shapes at odd sizes
+    with every condition are the registry-wide contract, tests/test_contract.py)."""
     m = build(key).eval()
-    L = torch.rand(2, 1, *hw) * 100
-    if key == "instance-aware":
-        outs = [m.colorize(L), m.colorize(L, boxes=[[[0.1, 0.2, 0.6, 0.9]], []], fusion=True)]
-    else:
-        outs = [m.colorize(L), m.colorize(L, reference_rgb=torch.rand(2, 3, 40, 24)),
-                m.colorize(L, reference_rgb=torch.rand(1, 3, 12, 20))]
-    for ab in outs:
-        assert ab.shape == (2, 2, *hw) and ab.dtype == torch.float32 and torch.isfinite(ab).all()
+    L = torch.rand(2, 1, 37, 53) * 100
+    for ref in (torch.rand(2, 3, 40, 24), torch.rand(1, 3, 12, 20), torch.rand(3, 12, 20)):
+        ab = m.colorize(L, reference_rgb=ref)
+        assert ab.shape == (2, 2, 37, 53) and torch.isfinite(ab).all()
 
 
 def test_bad_reference_is_explained():
@@ -137,15 +134,6 @@ def _train_until_halved(m, batch, max_steps=300, window=10):
             break
     first, last = sum(hist[:window]) / window, sum(hist[-window:]) / window
     return first, last, len(hist)
-
-
-@pytest.mark.parametrize("key", ["deep-exemplar", "fast-exemplar"])
-def test_loss_halves_on_a_fixed_batch(key, tiny, cache):
-    m = build(key).train()
-    m.fit_statistics([tiny.batch(range(16))])                         # trains the small VGG
-    batch = tiny.batch(range(4))
-    first, last, n = _train_until_halved(m, batch)
-    assert last < 0.5 * first, (first, last, n)
 
 
 @pytest.mark.parametrize("stage", [1, 2, 3])

@@ -268,3 +268,18 @@ def test_evaluate_pair(small):
     res = M.evaluate_pair(small, small, ab_ref=ab, ab_test=ab + 22.0)
     assert res["chroma_psnr"] == pytest.approx(20.0)
     assert all(isinstance(M.METRICS[k][1], bool) for k in M.METRICS)
+
+
+def test_array_results_are_new_writable_arrays():
+    """What a user gets back is theirs: writable, and never a view of the input (an image read
+    from a file is often a read-only buffer)."""
+    img = np.arange(4 * 5 * 3, dtype=np.uint8).reshape(4, 5, 3)
+    img.setflags(write=False)
+    t = torch.from_numpy(img.copy())
+    for arg in (img, t, t.permute(2, 0, 1)):
+        out = M.to_uint8(arg)
+        assert out.flags.writeable and not np.shares_memory(out, img)
+        if torch.is_tensor(arg):
+            assert not np.shares_memory(out, arg.numpy())
+    luma = M.pcqi_luma(img)
+    assert luma.flags.writeable and luma.shape == (4, 5)

@@ -292,7 +292,8 @@ def test_from_official_offline_says_what_to_fetch(tmp_path, network_cut):
 # --------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("key", UG.USER_GUIDED)
-def test_card_sizes_and_colorize_any_size(key):
+def test_card_sizes_and_the_hints_matter(key):
+    """Shapes, no graph and learning are the registry-wide contract (tests/test_contract.py)."""
     cls = models.get_class(key)
     card = cls.card
     assert card.taxonomy == "user-guided" and card.section.startswith("2.2.") and card.substitutions
@@ -301,13 +302,9 @@ def test_card_sizes_and_colorize_any_size(key):
     net = models.create(key, size="smoke", seed=0).eval()
     L = torch.rand(2, 1, 21, 35) * 100
     hints, mask = H.simulate_hints(torch.randn(2, 2, 21, 35) * 30, num_points=4, seed=0)
-    with torch.no_grad():
-        for kw in ({}, {"hints": hints, "mask": mask}):
-            ab = net.colorize(L, **kw)
-            assert ab.shape == (2, 2, 21, 35) and ab.dtype == torch.float32
-            assert torch.isfinite(ab).all() and ab.abs().max() <= 110.0
-        # the hints matter
-        assert not torch.allclose(net.colorize(L), net.colorize(L, hints=hints, mask=mask))
+    for kw in ({}, {"hints": hints, "mask": mask}):
+        assert net.colorize(L, **kw).abs().max() <= 110.0          # ab = 110 tanh(...)
+    assert not torch.allclose(net.colorize(L), net.colorize(L, hints=hints, mask=mask))
 
 
 @pytest.mark.parametrize("key", UG.USER_GUIDED)
@@ -327,24 +324,6 @@ def test_conditions_are_deterministic_per_image_and_budgeted(key, fixed_batch):
     assert net.eval_points is None
     pred = net.predict(fixed_batch)
     assert pred.shape == fixed_batch["ab"].shape
-
-
-STEPS = {"scribbler": 60, "realtime-ug": 120, "realtime-ug-global": 120, "idc": 80, "lineart": 180}
-
-
-@pytest.mark.parametrize("key", UG.USER_GUIDED)
-def test_loss_halves_on_a_tiny_fixed_batch(key, fixed_batch):
-    torch.manual_seed(0)
-    net = models.create(key, size="smoke", seed=0)
-    net.train()
-    losses = []
-    for _ in range(STEPS[key]):
-        logs = net.training_step(fixed_batch)
-        for v in logs.values():
-            assert isinstance(v, float) or (v.dim() == 0 and not v.requires_grad)
-        losses.append(float(logs["loss"]))
-    first, last = sum(losses[:10]) / 10, sum(losses[-10:]) / 10
-    assert math.isfinite(last) and last <= 0.5 * first, (first, last)
 
 
 def test_distribution_head_suggests_in_gamut_colours():
@@ -396,10 +375,10 @@ def test_idc_loss_compares_hinted_pixels_with_the_truth_not_the_hint(fixed_batch
     mask[..., 4:12, 4:12] = 1.0
     monkeypatch.setattr(net, "training_conditions", lambda b: {"hints": hints, "mask": mask})
     perfect = fixed_batch["ab"].clone().requires_grad_(True)
-    monkeypatch.setattr(net, "colorize", lambda L, **_: perfect * 1.0)
+    monkeypatch.setattr(net, "_colorize", lambda L, **_: perfect * 1.0)
     monkeypatch.setattr(net, "step", lambda loss: None)
     logs = net.training_step(fixed_batch)
     assert float(logs["loss"]) == 0.0 and float(logs["local"]) == 0.0
     off = fixed_batch["ab"] + 20.0 * mask                        # wrong only where the user hinted
-    monkeypatch.setattr(net, "colorize", lambda L, **_: off.requires_grad_(True) * 1.0)
+    monkeypatch.setattr(net, "_colorize", lambda L, **_: off.requires_grad_(True) * 1.0)
     assert float(net.training_step(fixed_batch)["local"]) > 0.1

@@ -7,7 +7,7 @@
 Importing this package imports each taxonomy module, which registers its methods.
 """
 
-from .base import ColorizationModel, ModelCard, count_parameters
+from .base import ColorizationModel, ModelCard, count_parameters, inference_parameters
 from .registry import accepts, cards, create, get_class, list_models, register
 
 from . import baselines  # noqa: E402,F401  (registers gray, mean-ab, unet)
@@ -15,5 +15,5 @@ from . import plain  # noqa: E402,F401  (§2.1: deep-colorization, colorful, de2
 from . import user_guided  # noqa: E402,F401  (§2.2: scribbler, realtime-ug(-global), idc, lineart; hint-propagation)
 from . import exemplar  # noqa: E402,F401  (§2.7: deep-exemplar, fast-exemplar, instance-aware)
 
-__all__ = ["ColorizationModel", "ModelCard", "count_parameters", "accepts", "cards", "create", "get_class",
+__all__ = ["ColorizationModel", "ModelCard", "count_parameters", "inference_parameters", "accepts", "cards", "create", "get_class",
            "list_models", "register"]

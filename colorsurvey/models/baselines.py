@@ -27,6 +27,7 @@ class GrayBaseline(ColorizationModel):
 
     card = ModelCard(
         key="gray", title="Gray baseline (ab = 0)", authors="-", venue="-", year=2020,
+        parameters=0, parameters_source="this re-implementation",
         section="4", taxonomy="baseline", losses=(),
         substitutions="Not a method: predicts zero chroma, the floor every method must beat.",
     )
@@ -45,6 +46,7 @@ class MeanAbBaseline(ColorizationModel):
 
     card = ModelCard(
         key="mean-ab", title="Mean-ab baseline", authors="-", venue="-", year=2020,
+        parameters=0, parameters_source="this re-implementation",
         section="4", taxonomy="baseline", losses=(),
         substitutions="Not a method: the training set's average ab everywhere.",
     )
@@ -122,6 +124,7 @@ class UNet(ColorizationModel):
 
     card = ModelCard(
         key="unet", title="U-Net regression baseline", authors="Ronneberger, Fischer, Brox",
+        parameters=31_383_746, parameters_source="this re-implementation",
         venue="MICCAI", year=2015, section="4", taxonomy="baseline",
         losses=("L1 on ab",), framework="PyTorch (this project)",
         substitutions="A generic learned baseline, not a surveyed method: it shows what plain "

@@ -118,6 +118,7 @@ class DeepColorization(ColorizationModel):
 
     card = ModelCard(
         key="deep-colorization",
+        parameters=1_224_118, parameters_source="this re-implementation",
         title="Deep Colorization",
         authors="Zezhou Cheng, Qingxiong Yang, Bin Sheng",
         venue="ICCV", year=2015, section="2.1.1", taxonomy="plain",
@@ -316,6 +317,7 @@ class ColorfulColorization(ColorizationModel):
 
     card = ModelCard(
         key="colorful",
+        parameters=ECCV16.parameters, parameters_source="official code (richzhang/colorization, colorizers/eccv16.py)",
         title="Colorful Image Colorization",
         authors="Richard Zhang, Phillip Isola, Alexei A. Efros",
         venue="ECCV", year=2016, section="2.1.2", taxonomy="plain",
@@ -525,6 +527,7 @@ class DeepDepthColorization(ColorizationModel):
 
     card = ModelCard(
         key="de2co",
+        parameters=597_446, parameters_source="this re-implementation",
         title="(DE)²CO: Deep Depth Colorization",
         authors="Fabio Maria Carlucci, Paolo Russo, Barbara Caputo",
         venue="IEEE Robotics and Automation Letters", year=2018, section="2.1.3", taxonomy="plain",

@@ -170,7 +170,7 @@ class ExemplarModel(ColorizationModel):
         self._bank: ReferenceBank | None = None
         self.set_references(references)
         self._salt = 0
-        self._gen = torch.Generator().manual_seed(int(torch.randint(0, 2 ** 31 - 1, (1,))))
+        self._gen = torch.Generator().manual_seed(int(torch.randint(0, 2 ** 31 - 1, (1,), device="cpu")))
 
     # -- references -------------------------------------------------------------------
     def set_references(self, references) -> "ExemplarModel":

@@ -32,6 +32,7 @@ class DeepExemplar(ExemplarModel):
 
     card = ModelCard(
         key="deep-exemplar", title="Deep Exemplar-based Colorization",
+        parameters=44_335_618, parameters_source="this re-implementation",
         authors="He, Chen, Liao, Sander, Yuan", venue="SIGGRAPH (ACM TOG)", year=2018, section="2.7.1",
         taxonomy="exemplar-based", conditions=("exemplar",),
         losses=("chrominance ℓ2 (self-referenced samples)", "perceptual ℓ2 on VGG19 relu5_1"),

@@ -49,6 +49,7 @@ class FastDeepExemplar(ExemplarModel):
 
     card = ModelCard(
         key="fast-exemplar", title="Fast Deep Exemplar Colorization (stylization-based)",
+        parameters=46_839_812, parameters_source="this re-implementation",
         authors="Xu, Wang, Fu, Jia", venue="CVPR", year=2020, section="2.7.2",
         taxonomy="exemplar-based", conditions=("exemplar",),
         losses=("ℓ2 on the coarse ab", "Huber (smooth-ℓ1, δ = 11 ab units) on the refined ab"),

@@ -180,6 +180,7 @@ class InstanceAware(ColorizationModel):
 
     card = ModelCard(
         key="instance-aware", title="Instance-aware Image Colorization",
+        parameters=23_540_094, parameters_source="this re-implementation",
         authors="Su, Chu, Huang", venue="CVPR", year=2020, section="2.7.3",
         taxonomy="exemplar-based", conditions=("boxes",),
         losses=("smooth-ℓ1 (Huber, δ = 11 ab units), per stage",),

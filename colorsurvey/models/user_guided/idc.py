@@ -41,6 +41,7 @@ class InteractiveDeepColorization(UserGuidedModel):
 
     card = ModelCard(
         key="idc", title="Interactive Deep Colorization Using Simultaneous Global and Local Inputs",
+        parameters=19_229_780, parameters_source="this re-implementation",
         authors="Yi Xiao, Peiyao Zhou, Yan Zheng, Chi-Sing Leung", venue="ICASSP", year=2019,
         section="2.2.3", taxonomy="user-guided", conditions=("hints", "palette"),
         losses=("modified Huber: Huber on all pixels + Huber on the hinted pixels (both against the ground truth)",),
@@ -129,7 +130,7 @@ class InteractiveDeepColorization(UserGuidedModel):
 
     def training_step(self, batch: dict) -> dict:
         cond = self.training_conditions(batch)
-        pred = self.colorize(batch["L"], **cond)
+        pred = self._colorize(batch["L"], **cond)
         with fp32(pred.device):
             loss = huber_ab(pred, batch["ab"])
             local = huber_ab(pred, batch["ab"], weight=cond["mask"])   # the hinted pixels, once more

@@ -79,6 +79,7 @@ class AnimeLineArt(AdversarialMixin, UserGuidedModel):
 
     card = ModelCard(
         key="lineart", title="User-Guided Deep Anime Line Art Colorization with Conditional Adversarial Networks",
+        parameters=12_717_314, parameters_source="this re-implementation",
         authors="Yuanzheng Ci, Xinzhu Ma, Zhihui Wang, Haojie Li, Zhongxuan Luo", venue="ACM Multimedia",
         year=2018, section="2.2.4", taxonomy="user-guided", conditions=("hints", "sketch"),
         losses=("content (perceptual) loss", "L1 on ab", "WGAN-GP adversarial (critic)",
@@ -98,6 +99,7 @@ class AnimeLineArt(AdversarialMixin, UserGuidedModel):
             "published, 1e-3 at the small sizes."),
     )
     gan_kind, discriminator_name, betas = "wgan", "critic", (0.5, 0.9)   # WGAN-GP; Adam betas as published
+    training_only = ("critic", "local_classifier", "features")   # content-loss network: frozen buffers
     sizes = {
         "paper": dict(width=64, blocks=4, lr=1e-4),
         "small": dict(width=16, blocks=4),

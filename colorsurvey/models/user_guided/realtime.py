@@ -59,6 +59,7 @@ class RealTimeUserGuided(UserGuidedModel):
 
     card = ModelCard(
         key="realtime-ug", title="Real-Time User-Guided Image Colorization with Learned Deep Priors",
+        parameters=SIGGRAPH17.parameters, parameters_source="official code (richzhang/colorization, colorizers/siggraph17.py)",
         authors="Richard Zhang, Jun-Yan Zhu, Phillip Isola, Xinyang Geng, Angela S. Lin, Tianhe Yu, Alexei A. Efros",
         venue="ACM Transactions on Graphics (SIGGRAPH)", year=2017, section="2.2.2", taxonomy="user-guided",
         conditions=("hints",),
@@ -231,6 +232,7 @@ class RealTimeUserGuidedGlobal(RealTimeUserGuided):
 
     card = ModelCard(
         key="realtime-ug-global", title="Real-Time User-Guided Image Colorization — global hints network",
+        parameters=35_110_675, parameters_source="this re-implementation",
         authors=RealTimeUserGuided.card.authors, venue=RealTimeUserGuided.card.venue, year=2017,
         section="2.2.2", taxonomy="user-guided", conditions=("hints", "histogram", "saturation"),
         losses=RealTimeUserGuided.card.losses, framework="Caffe (original)",

@@ -33,6 +33,7 @@ class Scribbler(AdversarialMixin, UserGuidedModel):
 
     card = ModelCard(
         key="scribbler", title="Scribbler: Controlling Deep Image Synthesis with Sketch and Color",
+        parameters=9_041_986, parameters_source="this re-implementation",
         authors="Patsorn Sangkloy, Jingwan Lu, Chen Fang, Fisher Yu, James Hays",
         venue="CVPR", year=2017, section="2.2.1", taxonomy="user-guided",
         conditions=("hints", "sketch"),
@@ -56,6 +57,7 @@ class Scribbler(AdversarialMixin, UserGuidedModel):
         "small": dict(width=16, blocks=7),
         "smoke": dict(width=8, blocks=2),
     }
+    training_only = ("discriminator",)
     hint_kind = "strokes"
     stroke_law = "log-uniform"   # as many training images with 10-100 strokes as with 1-10
     gan_kind = "nonsaturating"   # BCE on logits (the paper's discriminator ends in a sigmoid)
