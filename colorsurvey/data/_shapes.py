@@ -438,9 +438,13 @@ def _corn(o):
     cu = _frac(col_k) - 0.5
     cv = _frac(row + 0.5 * (torch.floor(col_k) % 2.0)) - 0.5
     kern = torch.lerp(torch.full_like(cu, 0.6), (1.0 - 3.2 * (cu * cu + 0.8 * cv * cv)).clamp(0.0, 1.0), o.lod(0.1))
+    # variant 3: the cob still in its husk - long pale leaves with fine veins instead of kernels
+    inhusk = o.is_var(3)
+    veins = 0.75 + 0.25 * torch.sin(ang * 9.0 + 2.0 * o.n2) * o.lod(0.06)
+    kern = torch.lerp(kern, veins, inhusk)
     shade = (0.55 + 0.45 * kern) * (1.0 + 0.08 * o.n3)
-    col = o.mix((1.0 - kern).pow(2) * 0.8) * shade.unsqueeze(1)
-    a = o.paint(d, col, _dome(d, rb), 0.35)
+    col = o.mix((1.0 - kern).pow(2) * 0.8 * (1.0 - inhusk)) * shade.unsqueeze(1)
+    a = o.paint(d, col, _dome(d, rb), 0.35 - 0.25 * inhusk)
     o.bump(0.025 * kern, a)
     # stalk stub at the base, and husk leaves on some cobs
     _stalk(o, 0.0, 0.72, 0.0, 0.98, 0.12, 0.10, o.part * 0.8 + 0.15, gloss=0.05)

@@ -58,6 +58,8 @@ from typing import Sequence
 import torch
 import torch.nn.functional as F
 
+from . import _camera, produce_colors
+from ..color import lab_to_rgb
 from ._shapes import _DRAW, _STEM, _Obj, _f  # noqa: F401  (_f, _Obj: used by tests and tools)
 from .base import ColorDataset
 
@@ -78,110 +80,25 @@ NOUNS = [
 ]
 
 
-#: Colour variants per category: (caption template, weight, body, secondary, part) in sRGB.
+#: Colour variants per category: (caption template, weight, body, secondary, part) in sRGB,
+#: read from the colour table ``data/produce_colors.json`` (:mod:`.produce_colors`): ``body`` is
+#: the fitted albedo (the colour painted before shading; each image draws its own around it).
 #: ``{n}`` in the template is the category's noun.
-VARIANTS: dict[str, list[tuple]] = {
-    "Apple": [
-        ("a red {n}", 0.45, (0.70, 0.07, 0.09), (0.93, 0.62, 0.22), _STEM),
-        ("a green {n}", 0.30, (0.50, 0.74, 0.20), (0.82, 0.84, 0.36), _STEM),
-        ("a yellow {n}", 0.25, (0.93, 0.80, 0.30), (0.88, 0.38, 0.15), _STEM),
-    ],
-    "Banana": [
-        ("a ripe yellow {n}", 0.50, (0.97, 0.83, 0.22), (0.62, 0.66, 0.18), (0.30, 0.22, 0.10)),
-        ("a ripe {n} with brown spots", 0.20, (0.95, 0.77, 0.24), (0.42, 0.26, 0.09), (0.28, 0.20, 0.09)),
-        ("a green-yellow {n}", 0.15, (0.76, 0.80, 0.25), (0.52, 0.66, 0.17), (0.30, 0.30, 0.12)),
-        ("an unripe green {n}", 0.15, (0.43, 0.62, 0.16), (0.34, 0.50, 0.12), (0.28, 0.30, 0.12)),
-    ],
-    "Brinjal": [
-        ("a dark purple {n}", 0.50, (0.22, 0.06, 0.22), (0.40, 0.18, 0.38), (0.33, 0.45, 0.20)),
-        ("a purple {n}", 0.30, (0.42, 0.13, 0.40), (0.62, 0.36, 0.58), (0.33, 0.45, 0.20)),
-        ("a striped purple {n}", 0.20, (0.52, 0.20, 0.50), (0.92, 0.86, 0.90), (0.33, 0.45, 0.20)),
-    ],
-    "Broccoli": [
-        ("a dark green {n}", 0.50, (0.16, 0.34, 0.12), (0.07, 0.18, 0.05), (0.62, 0.74, 0.40)),
-        ("a fresh green {n}", 0.35, (0.26, 0.48, 0.16), (0.11, 0.27, 0.07), (0.66, 0.78, 0.44)),
-        ("a bluish green {n}", 0.15, (0.18, 0.36, 0.27), (0.07, 0.19, 0.12), (0.60, 0.72, 0.46)),
-    ],
-    "CapsicumGreen": [
-        ("a green {n}", 0.60, (0.16, 0.50, 0.10), (0.30, 0.63, 0.17), (0.30, 0.48, 0.16)),
-        ("a dark green {n}", 0.30, (0.08, 0.32, 0.06), (0.17, 0.45, 0.10), (0.28, 0.44, 0.14)),
-        ("a light green {n}", 0.10, (0.42, 0.68, 0.18), (0.56, 0.76, 0.26), (0.32, 0.50, 0.16)),
-    ],
-    "Carrot": [
-        ("an orange {n}", 0.60, (0.95, 0.47, 0.08), (0.80, 0.32, 0.04), (0.26, 0.54, 0.15)),
-        ("a deep orange {n}", 0.25, (0.88, 0.32, 0.05), (0.70, 0.22, 0.03), (0.26, 0.54, 0.15)),
-        ("a pale orange {n}", 0.15, (0.98, 0.62, 0.22), (0.88, 0.48, 0.12), (0.26, 0.54, 0.15)),
-    ],
-    "Cherry": [
-        ("a dark red {n}", 0.45, (0.45, 0.02, 0.07), (0.25, 0.00, 0.03), (0.42, 0.50, 0.18)),
-        ("a bright red {n}", 0.40, (0.78, 0.06, 0.10), (0.52, 0.02, 0.06), (0.42, 0.50, 0.18)),
-        ("a yellow and red {n}", 0.15, (0.96, 0.80, 0.40), (0.88, 0.25, 0.18), (0.42, 0.50, 0.18)),
-    ],
-    "ChilliGreen": [
-        ("a green {n}", 0.55, (0.20, 0.58, 0.12), (0.30, 0.66, 0.18), (0.30, 0.48, 0.16)),
-        ("a dark green {n}", 0.30, (0.10, 0.38, 0.07), (0.18, 0.48, 0.10), (0.28, 0.42, 0.14)),
-        ("a light green {n}", 0.15, (0.45, 0.72, 0.22), (0.56, 0.78, 0.30), (0.32, 0.50, 0.18)),
-    ],
-    "Corn": [
-        ("a yellow {n}", 0.55, (0.98, 0.80, 0.25), (0.78, 0.52, 0.10), (0.52, 0.68, 0.30)),
-        ("a golden yellow {n}", 0.30, (0.96, 0.66, 0.12), (0.74, 0.42, 0.05), (0.52, 0.68, 0.30)),
-        ("a pale yellow {n}", 0.15, (0.97, 0.91, 0.62), (0.84, 0.74, 0.42), (0.52, 0.68, 0.30)),
-    ],
-    "Cucumber": [
-        ("a dark green {n}", 0.60, (0.10, 0.30, 0.07), (0.42, 0.60, 0.24), (0.45, 0.44, 0.20)),
-        ("a green {n}", 0.40, (0.27, 0.50, 0.15), (0.60, 0.75, 0.36), (0.45, 0.44, 0.20)),
-    ],
-    "LadyFinger": [
-        ("a green {n}", 0.60, (0.36, 0.60, 0.18), (0.25, 0.46, 0.11), (0.30, 0.44, 0.14)),
-        ("a light green {n}", 0.25, (0.52, 0.72, 0.26), (0.38, 0.58, 0.17), (0.34, 0.48, 0.16)),
-        ("a dark green {n}", 0.15, (0.22, 0.45, 0.10), (0.15, 0.34, 0.07), (0.28, 0.40, 0.12)),
-    ],
-    "Lemon": [
-        ("a yellow {n}", 0.65, (0.98, 0.86, 0.14), (0.96, 0.92, 0.42), (0.50, 0.55, 0.16)),
-        ("a pale yellow {n}", 0.20, (0.98, 0.92, 0.40), (0.95, 0.84, 0.22), (0.50, 0.55, 0.16)),
-        ("a greenish yellow {n}", 0.15, (0.84, 0.85, 0.22), (0.60, 0.72, 0.16), (0.45, 0.55, 0.16)),
-    ],
-    "Orange": [
-        ("a ripe {n}", 0.55, (0.98, 0.54, 0.06), (1.00, 0.68, 0.16), (0.36, 0.42, 0.14)),
-        ("a deep orange {n}", 0.30, (0.95, 0.42, 0.04), (0.98, 0.56, 0.10), (0.36, 0.42, 0.14)),
-        ("a yellow-orange {n}", 0.15, (0.98, 0.68, 0.12), (0.98, 0.78, 0.26), (0.36, 0.42, 0.14)),
-    ],
-    "Peach": [
-        ("a ripe {n}", 0.55, (1.00, 0.74, 0.38), (0.90, 0.30, 0.22), _STEM),
-        ("a red blushed {n}", 0.30, (0.98, 0.66, 0.38), (0.78, 0.16, 0.15), _STEM),
-        ("a yellow {n}", 0.15, (0.99, 0.82, 0.45), (0.96, 0.50, 0.24), _STEM),
-    ],
-    "Pear": [
-        ("a green {n}", 0.45, (0.60, 0.74, 0.22), (0.78, 0.80, 0.32), _STEM),
-        ("a yellow {n}", 0.35, (0.90, 0.80, 0.32), (0.86, 0.42, 0.18), _STEM),
-        ("a brown russet {n}", 0.20, (0.68, 0.47, 0.22), (0.54, 0.34, 0.14), _STEM),
-    ],
-    "Plum": [
-        ("a dark purple {n}", 0.50, (0.30, 0.07, 0.22), (0.56, 0.46, 0.62), _STEM),
-        ("a red {n}", 0.30, (0.62, 0.07, 0.14), (0.76, 0.38, 0.40), _STEM),
-        ("a blue-purple {n}", 0.20, (0.24, 0.12, 0.36), (0.52, 0.48, 0.68), _STEM),
-    ],
-    "Pomegranate": [
-        ("a red {n}", 0.55, (0.72, 0.10, 0.10), (0.88, 0.56, 0.36), (0.55, 0.14, 0.10)),
-        ("a dark red {n}", 0.25, (0.50, 0.05, 0.07), (0.72, 0.32, 0.22), (0.42, 0.08, 0.06)),
-        ("a pinkish red {n}", 0.20, (0.85, 0.40, 0.32), (0.92, 0.72, 0.46), (0.62, 0.26, 0.18)),
-    ],
-    "Potato": [
-        ("a brown {n}", 0.50, (0.72, 0.55, 0.35), (0.55, 0.40, 0.24), (0.40, 0.28, 0.17)),
-        ("a yellow {n}", 0.30, (0.86, 0.74, 0.46), (0.70, 0.58, 0.34), (0.52, 0.40, 0.22)),
-        ("a red {n}", 0.20, (0.62, 0.26, 0.22), (0.50, 0.20, 0.17), (0.40, 0.16, 0.14)),
-    ],
-    "Strawberry": [
-        ("a ripe red {n}", 0.60, (0.84, 0.07, 0.09), (0.96, 0.86, 0.46), (0.22, 0.52, 0.14)),
-        ("a deep red {n}", 0.25, (0.62, 0.03, 0.07), (0.92, 0.78, 0.38), (0.22, 0.50, 0.14)),
-        ("a bright red {n}", 0.15, (0.95, 0.16, 0.12), (0.98, 0.90, 0.55), (0.26, 0.56, 0.16)),
-    ],
-    "Tomato": [
-        ("a ripe red {n}", 0.65, (0.86, 0.10, 0.06), (0.95, 0.45, 0.12), (0.25, 0.50, 0.15)),
-        ("an orange-red {n}", 0.25, (0.93, 0.33, 0.08), (0.97, 0.58, 0.16), (0.25, 0.50, 0.15)),
-        ("a deep red {n}", 0.10, (0.68, 0.06, 0.05), (0.85, 0.28, 0.08), (0.25, 0.50, 0.15)),
-    ],
-}
+VARIANTS: dict[str, list[tuple]] = {}
+
+
+def _variants() -> dict[str, list[tuple]]:
+    data = produce_colors.load_table()
+    out = {}
+    for c in CATEGORIES:
+        vs = data["categories"][c]["variants"]
+        body = lab_to_rgb(torch.tensor([v["albedo"] for v in vs]).view(-1, 3, 1, 1)).view(-1, 3).tolist()
+        out[c] = [(v["caption"], v["weight"], tuple(round(x, 4) for x in rgb), tuple(v["secondary"]),
+                   tuple(v["part"])) for v, rgb in zip(vs, body)]
+    return out
+
+
+VARIANTS.update(_variants())
 
 # Per category: (size factor, rotation half-range in radians, (half-extent u, half-extent v)).
 _META = {
@@ -209,7 +126,7 @@ _META = {
 
 _K = 4                         # object slots drawn per sample (whatever ``objects`` is)
 _NP = 32                       # uniform numbers per object slot
-_NS = 8                        # uniform numbers per scene (layout, background, light)
+_NS = 16                       # uniform numbers per scene (layout, background, light, camera)
 _GRIDS = (6, 16, 48)           # value-noise octaves: grid nodes across the image
 _AMP = (1.3, 1.5, 1.7)         # their amplitudes (noise values are about +-1.5)
 _TOT = _NS + _K * _NP + sum(g * g for g in _GRIDS)
@@ -259,17 +176,6 @@ def _sample_seed(seed: int, split: int, index: int) -> int:
 
 
 
-# tables as tensors: variant weights (cumulative), colours
-_NV = max(len(VARIANTS[c]) for c in CATEGORIES)
-_CUM = torch.ones(len(CATEGORIES), _NV)
-_COL = torch.zeros(len(CATEGORIES), _NV, 3, 3)
-for _ci, _c in enumerate(CATEGORIES):
-    _w = torch.tensor([x[1] for x in VARIANTS[_c]], dtype=torch.float64)
-    _cs = torch.cumsum(_w / _w.sum(), 0).float()
-    _CUM[_ci, :len(_cs)] = _cs
-    _CUM[_ci, len(_cs) - 1:] = 1.0 + 1e-6
-    for _vi, _x in enumerate(VARIANTS[_c]):
-        _COL[_ci, _vi] = torch.tensor([_x[2], _x[3], _x[4]])
 _SIZE = torch.tensor([_META[c][0] for c in CATEGORIES])
 _ROT = torch.tensor([_META[c][1] for c in CATEGORIES])
 _LAYOUT = {1: (0.0, 0.86), 2: (0.44, 0.52), 3: (0.47, 0.44), 4: (0.48, 0.40)}  # radius, base scale
@@ -289,8 +195,8 @@ def _integer(x):
         return None
 
 
-def _captions(cat: torch.Tensor, var: torch.Tensor) -> list[str]:
-    return [VARIANTS[CATEGORIES[c]][k][0].format(n=NOUNS[c]) for c, k in zip(cat.tolist(), var.tolist())]
+def _captions(cat: torch.Tensor, var: torch.Tensor, captions: list[list[str]]) -> list[str]:
+    return [captions[c][k].format(n=NOUNS[c]) for c, k in zip(cat.tolist(), var.tolist())]
 
 
 class SyntheticNCD(ColorDataset):
@@ -386,11 +292,15 @@ def _render(buf: torch.Tensor, indices: torch.Tensor, size: int, objects: tuple[
     # ---- layout, categories, colours, transforms, crop windows (CPU, vectorised) ----
     cat = (obj[:, :, 0] * nc).long().clamp(max=nc - 1)
     cat[:, 0] = indices % nc
-    var = (obj[:, :, 7].unsqueeze(-1) > _CUM[cat]).sum(-1).clamp(max=_NV - 1)
-    cols = _COL[cat, var]                                   # (B, K, 3, 3): body, sec, part
-    bright = 0.86 + 0.22 * obj[:, :, 8]
-    chan = 1.0 + 0.10 * (obj[:, :, 9:12] - 0.5)
-    cols = (cols * (bright.view(B, _K, 1, 1) * chan.unsqueeze(2))).clamp(0.0, 1.0)
+    tab = produce_colors.compiled(tuple(CATEGORIES))
+    var = (obj[:, :, 7].unsqueeze(-1) > tab["cum"][cat]).sum(-1).clamp(max=tab["V"] - 1)
+    # body: Lab drawn around the variant's fitted albedo with the measured spread over photos
+    z = torch.special.ndtri(obj[:, :, 8:11].clamp(0.01, 0.99))
+    lab = tab["albedo"][cat, var] + tab["spread"][cat, var] * z
+    body = lab_to_rgb(lab.view(-1, 3, 1, 1)).view(B, _K, 3)
+    bright = (0.9 + 0.2 * obj[:, :, 11]).view(B, _K, 1)
+    cols = torch.stack([body, (tab["sec"][cat, var] * bright).clamp(0.0, 1.0),
+                        (tab["part"][cat, var] * bright).clamp(0.0, 1.0)], 2)     # (B, K, 3, 3): body, sec, part
     radius = torch.tensor([_LAYOUT[c][0] for c in range(1, _K + 1)])[count - 1]
     base = torch.tensor([_LAYOUT[c][1] for c in range(1, _K + 1)])[count - 1]
     slot = torch.arange(_K).view(1, _K)
@@ -398,8 +308,8 @@ def _render(buf: torch.Tensor, indices: torch.Tensor, size: int, objects: tuple[
     jit = 0.08 if hi == 1 else 0.05
     cx = radius.view(B, 1) * torch.cos(ang) + jit * (2 * obj[:, :, 1] - 1)
     cy = radius.view(B, 1) * torch.sin(ang) * 0.9 + jit * (2 * obj[:, :, 2] - 1)
-    if hi == 1:
-        rel = 0.88 + 0.12 * obj[:, :, 3]
+    if hi == 1:     # single objects fill 25-80 % of the frame, as in the calibration photos
+        rel = 0.84 + 0.30 * obj[:, :, 3]
     else:
         rel = torch.where(slot == 0, 0.92 + 0.08 * obj[:, :, 3], 0.62 + 0.18 * obj[:, :, 3])
     scale = base.view(B, 1) * rel * _SIZE[cat]
@@ -427,12 +337,15 @@ def _render(buf: torch.Tensor, indices: torch.Tensor, size: int, objects: tuple[
     light = torch.stack([torch.cos(az) * torch.cos(el), torch.sin(az) * torch.cos(el), torch.sin(el)], 1)
     half = light + torch.tensor([0.0, 0.0, 1.0])
     half = half / half.norm(dim=1, keepdim=True)
+    # ambient share of the lighting and highlight strength, per image (soft to directional light)
+    amb_spec = torch.stack([0.30 + 0.25 * scene[:, 8], 0.35 + 0.65 * scene[:, 9]], 1)
     ofs = _NS + _K * _NP
     noise = buf[:, ofs:]
     # per-object table: scale, 1/px, light, half vector, variant, colours, random numbers
     table = torch.cat([scale.unsqueeze(-1), (-scale / step).unsqueeze(-1),
                        light.unsqueeze(1).expand(B, _K, 3), half.unsqueeze(1).expand(B, _K, 3),
-                       var.unsqueeze(-1).float(), cols.flatten(2), obj], 2)        # (B, K, 18 + _NP)
+                       var.unsqueeze(-1).float(), cols.flatten(2), amb_spec.unsqueeze(1).expand(B, _K, 2),
+                       obj], 2)        # (B, K, 20 + _NP)
     mats = [_cubic_matrix(g, size, str(device)) for g in _GRIDS]
     amps = [(2.0 * a, -a) for a in _AMP]
 
@@ -465,7 +378,7 @@ def _render(buf: torch.Tensor, indices: torch.Tensor, size: int, objects: tuple[
                 ry = oy.view(-1, 1) + ar_cpu[:, :wh]
                 rx = ox.view(-1, 1) + ar_cpu[:, :ww]
                 pack = torch.cat([coef, table[sel, k], ry, rx, noise[sel]], 1).to(dev, torch.float32)
-                parts = pack.split([6, 18, _NP, wh, ww] + [g * g for g in _GRIDS], 1)
+                parts = pack.split([6, 20, _NP, wh, ww] + [g * g for g in _GRIDS], 1)
                 cu0, cuj, cui, cv0, cvj, cvi = parts[0].view(n, 6, 1, 1).unbind(1)
                 tb = parts[1]
                 u = torch.addcmul(cuj * J[:, :, :ww] + cu0, cui, I[:, :wh])
@@ -480,9 +393,9 @@ def _render(buf: torch.Tensor, indices: torch.Tensor, size: int, objects: tuple[
                 s = tb[:, 0].view(n, 1, 1)
                 cc = tb[:, 9:18].view(n, 3, 3, 1, 1).unbind(1)
                 o = _Obj(u, v, tb[:, 1].view(n, 1, 1), parts[2], nz, cc[0], cc[1], cc[2], tb[:, 8], frame,
-                         r_cpu=table[sel, k, 18:])
+                         r_cpu=table[sel, k, 20:])
                 _DRAW[c](o)
-                win = _shade(o, s, tb[:, 2:5], tb[:, 5:8], size)      # (n, 5, wh, ww)
+                win = _shade(o, s, tb[:, 2:5], tb[:, 5:8], tb[:, 18:20], size)      # (n, 5, wh, ww)
                 if multi:
                     x0, y0, x1, y1, area = _boxes(win[:, 3])
                     bx = torch.stack([(x0 + ox) / W, (y0 + oy) / H, (x1 + ox) / W, (y1 + oy) / H], 1)
@@ -514,25 +427,28 @@ def _render(buf: torch.Tensor, indices: torch.Tensor, size: int, objects: tuple[
     # ---- background: pure-ish white, slight gradient and tint, soft contact shadow ----
     sc = scene.to(dev, torch.float32)
     lin = (ar_dev + 0.5) * step - 1.0
-    level = 0.955 + 0.03 * sc[:, 4]
+    level = 0.962 + 0.03 * sc[:, 4]
     gang = 2 * math.pi * sc[:, 5]
     tint = 0.008 * (sc[:, 6:8] - 0.5) * 2.0
     bg_col = (level.view(B, 1) + torch.stack([tint[:, 0], -0.5 * tint[:, 0] - 0.5 * tint[:, 1], tint[:, 1]], 1))
-    bg_col = bg_col.clamp(0.958, 0.98)
-    gx_ = (0.012 * torch.cos(gang)).view(B, 1, 1, 1) * lin.view(1, 1, 1, W)
-    gy_ = (0.012 * torch.sin(gang)).view(B, 1, 1, 1) * lin.view(1, 1, H, 1)
-    # background = bg_col + gx_ + gy_, within [0.941, 0.997]
+    bg_col = bg_col.clamp(0.958, 0.99)
+    gx_ = (0.008 * torch.cos(gang)).view(B, 1, 1, 1) * lin.view(1, 1, 1, W)
+    gy_ = (0.008 * torch.sin(gang)).view(B, 1, 1, 1) * lin.view(1, 1, H, 1)
+    # background = bg_col + gx_ + gy_, within [0.947, 0.999]
     lowres = max(4, size // 4)
     down, up = _shadow_matrices(size, lowres, str(dev))
     m = torch.matmul(torch.matmul(down, c1[:, 0]), down.T).unsqueeze(1)        # area-averaged coverage
     sh_off = max(1, round(lowres * 0.03))
     m = F.pad(m, (sh_off, 0, sh_off, 0))[:, :, :lowres, :lowres]
     m = F.avg_pool2d(m, 5, stride=1, padding=2, count_include_pad=False)
-    m = F.avg_pool2d(m, 3, stride=1, padding=1, count_include_pad=False).mul_(-0.16).add_(1.0)
+    # the calibration photos show no contact shadow; NCD-like scenes a soft one: none in half the images
+    strength = (0.32 * (sc[:, 12] - 0.5)).clamp_min(0.0).view(B, 1, 1, 1)
+    m = F.avg_pool2d(m, 3, stride=1, padding=1, count_include_pad=False).mul_(-strength).add_(1.0)
     lit = torch.matmul(torch.matmul(up, m), up.T)                              # 1 - shadow, bilinear
     keep = lit.addcmul_(lit, c1, value=-1.0)                                   # (1 - cov) (1 - shadow)
     # rgb = col + background * keep, in place; in [0, 1): col <= 0.999 cov, bg * keep <= 0.997 (1 - cov)
     rgb = col.addcmul_(keep, bg_col.view(B, 3, 1, 1)).add_(keep.mul_(gx_.add(gy_)))
+    rgb = _camera.apply(rgb, torch.stack([sc[:, 13], sc[:, 14], sc[:, 15], sc[:, 10]], 1))  # blur, quality, sigma, seed
 
     # ---- annotations ----
     order = torch.argsort(areas, dim=1, descending=True, stable=True)
@@ -540,7 +456,7 @@ def _render(buf: torch.Tensor, indices: torch.Tensor, size: int, objects: tuple[
     ar = torch.arange(B)
     label = cat[ar, big]
     box = boxes[ar, big]
-    caps_all = [_captions(cat[:, k], var[:, k]) for k in range(K)]
+    caps_all = [_captions(cat[:, k], var[:, k], tab["captions"]) for k in range(K)]
     cnt, order_l, cat_l, boxes_l, cols_l = count.tolist(), order.tolist(), cat.tolist(), boxes.tolist(), cols.tolist()
     captions, instances, pal = [], [], []
     for b in range(B):
@@ -566,8 +482,12 @@ def _render(buf: torch.Tensor, indices: torch.Tensor, size: int, objects: tuple[
     }
 
 
-def _shade(o: _Obj, s: torch.Tensor, light: torch.Tensor, half: torch.Tensor, size: int) -> torch.Tensor:
+def _shade(o: _Obj, s: torch.Tensor, light: torch.Tensor, half: torch.Tensor, amb_spec: torch.Tensor,
+           size: int) -> torch.Tensor:
     """Shade one object: normals from its height field, Lambert + Blinn-Phong highlight.
+
+    ``amb_spec`` (n, 2): the ambient share of the light (the rest is directional, lit = 1.08)
+    and the highlight strength.
 
     Returns (n, 5, h, w): the shaded colour premultiplied by coverage, the coverage and the
     height above the table in image half-widths, premultiplied by coverage too.
@@ -582,10 +502,11 @@ def _shade(o: _Obj, s: torch.Tensor, light: torch.Tensor, half: torch.Tensor, si
     ndl = torch.addcmul(torch.addcmul(L[2], gx, -L[0]), gy, -L[1]).mul_(inv_n).clamp_(min=0.0)
     ndh = torch.addcmul(torch.addcmul(Hh[2], gx, -Hh[0]), gy, -Hh[1]).mul_(inv_n).clamp_(min=0.0)
     cov = o.cov
-    shade = ndl.mul_(0.72).add_(0.36).mul_(cov)
+    amb, ks = amb_spec.view(-1, 2, 1, 1).unbind(1)
+    shade = ndl.mul_(1.08 - amb).add_(amb).mul_(cov)
     for _ in range(5):                                  # Blinn-Phong exponent 32
         ndh.square_()
-    spec = ndh.mul_(o.gl * cov).mul_(0.8)
+    spec = ndh.mul_(o.gl * cov).mul_(ks)
     col = torch.addcmul(spec.unsqueeze(1), o.alb, shade.unsqueeze(1))
     cov1 = cov.unsqueeze(1)
     col = torch.minimum(col, cov1 * 0.999)             # colour < 1 before premultiplying
@@ -650,3 +571,23 @@ def render_throughput(size: int = 128, batch: int = 64, seconds: float = 3.0, de
     bips, _, _ = run(lambda i: data.batch(idx(i), device), seconds / 3)
     return {"images_per_s": ips, "batch_images_per_s": bips, "device": str(device), "size": size,
             "batch": batch, "images": count, "seconds": dt, "threads": torch.get_num_threads()}
+
+
+def _rendered_variant_means(category: int, variant: int, n: int = 24, size: int = 32, seed: int = 0,
+                            per_image: bool = False) -> torch.Tensor:
+    """Mean CIE Lab inside the object mask (coverage > 0.5) of ``n`` single-object test images
+    of ``category`` forced to colour ``variant``: (3,), the mean over images of each image's
+    mean (or (n, 3) per image with ``per_image``). Used to fit the colour table's albedos
+    (``scripts/calibrate_colors.py fit``) and by the tests that hold the result to the targets."""
+    from ..color import rgb_to_lab
+    nc = len(CATEGORIES)
+    idx = torch.arange(n) * nc + category
+    buf = SyntheticNCD("test", size=size, n=nc * n, seed=seed)._draw(idx)
+    cum = produce_colors.compiled(tuple(CATEGORIES))["cum"][category]
+    lo = float(cum[variant - 1]) if variant > 0 else 0.0
+    buf[:, _NS + 7] = 0.5 * (lo + min(float(cum[variant]), 1.0))
+    out = _render(buf, idx, size, (1, 1), torch.device("cpu"))
+    m = (out["mask"] > 0.5).double()
+    lab = rgb_to_lab(out["rgb"]).double()
+    means = (lab * m).sum((2, 3)) / m.sum((2, 3)).clamp_min(1.0)
+    return means if per_image else means.mean(0)
