@@ -34,7 +34,7 @@ _RGB2YCC = [[0.299, 0.587, 0.114], [-0.168736, -0.331264, 0.5], [0.5, -0.418688,
 #: ranges the per-image parameters are drawn in (blur blend, JPEG quality, noise sigma in [0, 1] units)
 BLUR = 0.7
 QUALITY = (70.0, 97.0)
-SIGMA = 0.008
+SIGMA = 0.005
 
 
 @functools.lru_cache(maxsize=8)
