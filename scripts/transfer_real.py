@@ -90,11 +90,12 @@ def main(argv=None) -> int:
     if not Path(a.photos).is_dir():
         ap.error(f"no such photo folder: {a.photos} (give <folder>/<Category>/*.jpg)")
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
+    commit = _commit()              # the renderer measured is the one at the start
     df = run(a.photos, [m.strip() for m in a.methods.split(",") if m.strip()], a.profile, a.seed)
     df.insert(0, "renderer", a.tag)
     df["profile"] = a.profile
     df["date"] = _dt.date.today().isoformat()
-    df["commit"] = _commit()
+    df["commit"] = commit
     df["command"] = "OMP_NUM_THREADS=1 python scripts/transfer_real.py <produce_calib> " + " ".join(
         x for x in (argv if argv is not None else sys.argv[2:]) if x != a.photos)
     out = Path(a.out)
