@@ -58,7 +58,7 @@ from typing import Sequence
 import torch
 import torch.nn.functional as F
 
-from . import _camera, produce_colors
+from . import _camera, _shapes, produce_colors
 from ..color import lab_to_rgb
 from ._shapes import _DRAW, _STEM, _Obj, _f  # noqa: F401  (_f, _Obj: used by tests and tools)
 from .base import ColorDataset
@@ -185,6 +185,17 @@ _EXT = torch.tensor([_META[c][2] for c in CATEGORIES])
 _CROP = True
 
 
+@functools.lru_cache(maxsize=1)
+def _parts_hash() -> str:
+    """sha256 (16 hex digits) of the renderer's other sources and of its colour table."""
+    import hashlib
+    from pathlib import Path
+    h = hashlib.sha256()
+    for f in (Path(_shapes.__file__), Path(_camera.__file__), Path(produce_colors.__file__), produce_colors.DATA_FILE):
+        h.update(f.read_bytes())
+    return h.hexdigest()[:16]
+
+
 def _integer(x):
     """``x`` as an int when it is an integer (Python or numpy, not bool), else None."""
     if isinstance(x, bool):
@@ -244,8 +255,10 @@ class SyntheticNCD(ColorDataset):
         return self.n
 
     def identity_params(self) -> dict:
-        """Split, n, size, seed and objects fix every image (with the renderer's source hash)."""
-        return {"split": self.split, "n": self.n, "size": self.size, "seed": self.seed, "objects": list(self.objects)}
+        """Split, n, size, seed and objects fix every image (with the renderer's source hash; the
+        parts outside this file - shapes, camera effects, the colour table - are hashed here)."""
+        return {"split": self.split, "n": self.n, "size": self.size, "seed": self.seed, "objects": list(self.objects),
+                "parts": _parts_hash()}
 
     def labels(self) -> torch.Tensor:
         if self.objects == (1, 1):
