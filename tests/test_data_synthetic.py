@@ -105,7 +105,9 @@ def test_train_and_test_are_disjoint():
 
 def test_background_white_and_object_coloured(test128):
     rgb, m = test128["rgb"], test128["mask"]
-    bg = (m < 0.01).expand_as(rgb)
+    # camera blur and JPEG-like ringing reach a pixel or two past the object's coverage
+    grown = torch.nn.functional.max_pool2d(m, 5, 1, 2)
+    bg = (grown < 0.01).expand_as(rgb)
     vals = rgb[bg]
     assert float(vals.mean()) > 0.93 and float(vals.quantile(0.25)) > 0.93 and float(vals.min()) > 0.75
     near = torch.nn.functional.max_pool2d(m, (41, 1), 1, (20, 0))
@@ -161,7 +163,8 @@ def test_captions(per_category):
         assert c.split()[0] in ("a", "an")
         assert not (c.startswith("a ") and c[2] in "aeiou"), c
     caps20 = SyntheticNCD("test", size=32).batch(range(20))["caption"]
-    assert any("capsicum" in c and "green" in c for c in caps20[4:5])
+    capsicums = [c for c, y in zip(caps, labels) if y == CATEGORIES.index("CapsicumGreen")]
+    assert any("green" in c for c in capsicums)                 # mostly green; red and yellow ones too
     assert "lady finger" in caps20[10]
 
 
@@ -198,7 +201,11 @@ def test_multi_object_scenes():
 
 
 def test_window_rendering_matches_full_frame(monkeypatch):
-    """Objects are drawn inside a window from per-category extents; the full frame must agree."""
+    """Objects are drawn inside a window from per-category extents; the full frame must agree.
+
+    Camera effects are left out here: their JPEG-like quantisation turns float-rounding
+    differences at a bin edge into a whole quantisation step."""
+    monkeypatch.setattr(synthetic._camera, "apply", lambda rgb, params: rgb)
     idx = list(range(0, 200, 1))
     for objects in (1, (2, 4)):
         ds = SyntheticNCD("train", size=40, objects=objects)
