@@ -1,6 +1,6 @@
 """Measure real produce photos and fit the rendered set's colours to them (issue 17).
 
-Two steps, both writing ``data/produce_colors.json`` (atomically):
+Two steps, both writing ``colorsurvey/data/produce_colors.json`` (atomically):
 
 ``measure PHOTOS``
     For every photo of ``PHOTOS/<Category>/*.jpg`` (e.g. ``produce_calib``; a ``SOURCES.csv``

@@ -1,4 +1,4 @@
-"""The rendered set against its documented colour targets (data/produce_colors.json, issue 17):
+"""The rendered set against its documented colour targets (colorsurvey/data/produce_colors.json, issue 17):
 rendered ab per variant and per category within a stated tolerance of the targets, every entry
 documented with its source, determinism with the camera effects, every category at 16 and 512 px.
 

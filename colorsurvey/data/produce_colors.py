@@ -1,6 +1,6 @@
 """The rendered set's colour targets: per category and variant, what colour real produce shows.
 
-The table lives in ``data/produce_colors.json`` of the repository (documented there, entry by
+The table lives in ``colorsurvey/data/produce_colors.json`` (package data) (documented there, entry by
 entry, with its source: "measured on produce_calib, N photos" by ``scripts/calibrate_colors.py``,
 or a stated public fact). Per category it lists colour *variants* (red, golden and green
 apples; ripe and unripe bananas; ...), each with
@@ -30,7 +30,7 @@ import torch
 
 __all__ = ["DATA_FILE", "load_table", "set_table", "write_table", "variant_target", "category_target", "compiled"]
 
-DATA_FILE = Path(__file__).resolve().parents[2] / "data" / "produce_colors.json"
+DATA_FILE = Path(__file__).resolve().parent / "produce_colors.json"   # package data: installs with the package
 _override: dict | None = None
 
 
@@ -38,8 +38,8 @@ _override: dict | None = None
 def _read(path: str) -> dict:
     p = Path(path)
     if not p.exists():
-        raise FileNotFoundError(f"the rendered set's colour table {p} is missing: it ships with the colorsurvey "
-                                "repository (data/produce_colors.json); run from a checkout of the repository")
+        raise FileNotFoundError(f"the rendered set's colour table {p} is missing: it ships inside the package "
+                                "(colorsurvey/data/produce_colors.json); reinstall colorsurvey (pip install -e .)")
     return json.loads(p.read_text())
 
 

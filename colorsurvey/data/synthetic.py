@@ -81,7 +81,7 @@ NOUNS = [
 
 
 #: Colour variants per category: (caption template, weight, body, secondary, part) in sRGB,
-#: read from the colour table ``data/produce_colors.json`` (:mod:`.produce_colors`): ``body`` is
+#: read from the colour table ``colorsurvey/data/produce_colors.json`` (:mod:`.produce_colors`): ``body`` is
 #: the fitted albedo (the colour painted before shading; each image draws its own around it).
 #: ``{n}`` in the template is the category's noun.
 VARIANTS: dict[str, list[tuple]] = {}
