@@ -34,6 +34,8 @@ __all__ = [
 TABLE_METRICS: dict[str, tuple[str, bool | None]] = {
     "psnr": ("PSNR", True),
     "ssim": ("SSIM", True),
+    "psnr_obj": ("PSNR obj", True),    # over the object's pixels (the data's mask), issue 16
+    "ssim_obj": ("SSIM obj", True),
     "pcqi": ("PCQI", True),
     "uiqm": ("UIQM", True),
     "chroma_psnr": ("ab-PSNR", True),
@@ -52,13 +54,22 @@ def colorized_rgb(model: ColorizationModel, batch: dict) -> torch.Tensor:
 
 
 def image_metrics(gt_rgb: np.ndarray, out_rgb: np.ndarray, gt_ab: np.ndarray, out_ab: np.ndarray,
-                  which=tuple(TABLE_METRICS)) -> dict[str, float]:
-    """Every table metric for one image pair (uint8 RGB (H, W, 3), ab (2, H, W) in Lab units)."""
+                  which=tuple(TABLE_METRICS), mask=None) -> dict[str, float]:
+    """Every table metric for one image pair (uint8 RGB (H, W, 3), ab (2, H, W) in Lab units).
+
+    ``mask`` (H, W) or (1, H, W): the object, for ``psnr_obj``/``ssim_obj``; None uses the
+    white-background mask of ``gt_rgb`` (:func:`colorsurvey.metrics.object_mask_or_background`)."""
     r: dict[str, float] = {}
     if "psnr" in which:
         r["psnr"] = M.psnr(gt_rgb, out_rgb)
     if "ssim" in which:
         r["ssim"] = M.ssim(gt_rgb, out_rgb)
+    if "psnr_obj" in which or "ssim_obj" in which:
+        obj = M.object_mask_or_background(gt_rgb, mask)
+        if "psnr_obj" in which:
+            r["psnr_obj"] = M.masked_psnr(gt_rgb, out_rgb, obj)
+        if "ssim_obj" in which:
+            r["ssim_obj"] = M.masked_ssim(gt_rgb, out_rgb, obj)
     if "pcqi" in which:
         r["pcqi"] = M.pcqi(gt_rgb, out_rgb)
     if "uiqm" in which:
@@ -129,7 +140,8 @@ def evaluate(model: ColorizationModel, dataset, *, batch_size: int = 32, limit: 
             gt8 = M.to_uint8(batch["rgb"][i])
             out8 = M.to_uint8(out[i])
             rec = {"index": int(batch["index"][i]), "category": dataset.categories[int(batch["label"][i])]}
-            rec.update(image_metrics(gt8, out8, ab_gt[i], ab_out[i], which=metrics))
+            mask = batch["mask"][i] if "mask" in batch else None      # the object, for *_obj
+            rec.update(image_metrics(gt8, out8, ab_gt[i], ab_out[i], which=metrics, mask=mask))
             rows.append(rec)
         bar.update(out.shape[0])
     bar.close()
