@@ -1,11 +1,15 @@
-"""The survey's evaluation protocol (survey §4): per-image metrics, the per-category table,
-and a compute table.
+"""The evaluation protocol of the survey's NCD table: per-image metrics, the per-category
+table, and a compute table.
 
-The survey reports, per NCD category and for the whole set, PSNR, SSIM, PCQI and UIQM of
-each method's colorized images against the ground truth; this module adds the survey's own
-proposal of a chroma-only PSNR, Hasler–Süsstrunk colorfulness and Zhang et al.'s AuC. Tables
-are pandas DataFrames with rows = categories + ``Dataset`` and columns = (method, metric),
-written as CSV, HTML and LaTeX with the best value of each row marked.
+The survey's NCD table (in the authors' repository; the survey's §3.2 names PSNR and SSIM as
+the usual metrics, its §4 proposes PCQI, UIQM and a colour-channels-only comparison) reports,
+per NCD category and for the whole set, PSNR, SSIM, PCQI and UIQM of each method's colorized
+images against the ground truth. This module adds the §4 proposal of a chroma-only PSNR,
+Hasler–Süsstrunk colorfulness, Zhang et al.'s AuC, and PSNR/SSIM over the object's pixels
+only (``psnr_obj``, ``ssim_obj``: the data's mask; on NCD-like photos the white background
+otherwise dominates). Tables are pandas DataFrames with rows = categories + ``Dataset`` and
+columns = (method, metric), written as CSV, HTML and LaTeX with the best value of each row
+marked.
 """
 
 from __future__ import annotations

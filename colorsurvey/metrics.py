@@ -1,14 +1,23 @@
-"""Image-quality metrics for colorization, as used in the survey's experiments (§4).
+"""Image-quality metrics for colorization: the survey's, its proposals, and a few more.
 
-The survey (Anwar et al., arXiv 2008.10774) scores every method on its NCD set with PSNR,
-SSIM, PCQI and UIQM (§4, experiments), and in its future-directions section argues for
-measuring colour on the chrominance channels alone; :func:`chroma_psnr` is that proposal.
-Colorfulness (Hasler & Süsstrunk) and the raw-accuracy AuC of Zhang et al. are the other two
-numbers colorization papers commonly report.
+What the survey (Anwar et al., arXiv 2008.10774) says: §3.2 names PSNR and SSIM as the usual
+mathematical metrics (beside subjective studies) and doubts that they measure colorization
+well; §4 (limitations and future directions) proposes comparing only the predicted colour
+channels (it writes U and V; :func:`chroma_psnr` does it on Lab's ab, the space this project
+works in) and metrics "designed to take color into account", PCQI and UIQM. Its NCD table (in
+the authors' repository, not in the text) reports PSNR, SSIM, PCQI and UIQM per category.
+What this module shows against that proposal (notebooks 00 and 08): PCQI, as published, is
+computed on luma only, so it hardly moves when colour changes; UIQM is a no-reference score
+that rewards colourfulness, sharpness and contrast, not the *right* colour. Colorfulness
+(Hasler & Süsstrunk) and the raw-accuracy AuC of Zhang et al. are two numbers colorization
+papers commonly report; :func:`masked_psnr` and :func:`masked_ssim` score the object's pixels
+only, because on NCD-like photos (one object on white) the background dominates the whole-image
+scores (this project's addition).
 
 Every function says exactly what it compares:
 
-* **8-bit RGB**: :func:`psnr`, :func:`ssim` (full-reference), :func:`uiqm`,
+* **8-bit RGB**: :func:`psnr`, :func:`ssim`, :func:`masked_psnr`, :func:`masked_ssim`
+  (full-reference), :func:`uiqm`,
   :func:`colorfulness` (no-reference). Inputs are numpy ``uint8`` arrays shaped (H, W, 3),
   channel 0 = R. Convert tensors / float images with :func:`to_uint8`.
 * **Luma only**: :func:`pcqi` (luma from :func:`pcqi_luma`).
@@ -142,7 +151,7 @@ def _psnr_from_mse(mse: float, peak: float) -> float:
 def psnr(ref: np.ndarray, test: np.ndarray) -> float:
     """PSNR in dB on **8-bit RGB**: peak 255, MSE over all pixels and all three channels.
 
-    The survey's first metric (§4). Identical images give ``inf``.
+    One of the two usual metrics the survey's §3.2 names. Identical images give ``inf``.
     """
     ref, test = _check_pair(ref, test)
     mse = np.mean((ref.astype(np.float64) - test.astype(np.float64)) ** 2)
@@ -150,7 +159,7 @@ def psnr(ref: np.ndarray, test: np.ndarray) -> float:
 
 
 def ssim(ref: np.ndarray, test: np.ndarray) -> float:
-    """SSIM (Wang et al. 2004) on **8-bit RGB**, the survey's second metric (§4).
+    """SSIM (Wang et al. 2004) on **8-bit RGB**, the other usual metric of the survey's §3.2.
 
     ``skimage.metrics.structural_similarity`` with its default 7x7 uniform window,
     ``data_range=255``, computed per channel and averaged. Needs H, W >= 7.
@@ -220,8 +229,8 @@ def masked_ssim(ref: np.ndarray, test: np.ndarray, mask) -> float:
 def chroma_psnr(ab_ref, ab_test) -> float:
     """PSNR in dB on the **ab channels only** (CIE Lab units), peak :data:`AB_RANGE` = 220.
 
-    The survey's future-directions proposal: score only the colour a method predicts, since
-    the luminance is given. MSE over both channels; identical inputs give ``inf``.
+    The survey's §4 proposal (it writes the U and V channels of YUV; here Lab's ab): score only
+    the colour a method predicts, since the luminance is given. MSE over both channels; identical inputs give ``inf``.
     """
     r, t = _ab_pair(ab_ref, ab_test)
     return _psnr_from_mse(float(np.mean((r - t) ** 2)), AB_RANGE)
@@ -270,7 +279,10 @@ def pcqi_luma(rgb: np.ndarray) -> np.ndarray:
 
 
 def pcqi(ref: np.ndarray, test: np.ndarray) -> float:
-    """PCQI on **luma** (Wang, Ma, Yeganeh, Wang, Lin, IEEE SPL 2015), as the survey's §4.
+    """PCQI on **luma** (Wang, Ma, Yeganeh, Wang, Lin, IEEE SPL 2015), proposed in the survey's §4.
+
+    The survey counts it among metrics that "take color into account"; as published it compares
+    luma only, so colour changes that keep L barely move it.
 
     Matches the authors' ``PCQI.m`` (2-argument form): 11x11 Gaussian window (sigma 1.5),
     'valid' correlation, C = 3, L = 256, on :func:`pcqi_luma` in 0..255. Asymmetric: ``ref``
@@ -364,7 +376,11 @@ def _uiconm(img: np.ndarray) -> float:
 
 
 def uiqm(img: np.ndarray) -> UIQMResult:
-    """UIQM on **8-bit RGB** (Panetta, Gao, Agaian, IEEE JOE 2016), the survey's §4 metric.
+    """UIQM on **8-bit RGB** (Panetta, Gao, Agaian, IEEE JOE 2016), proposed in the survey's §4.
+
+    No-reference: it scores colourfulness, sharpness and contrast of the result alone, so a
+    vivid wrong colour can score higher than the right one. (The survey's eq. 4 calls it IQM
+    and its parts ICM, ISM, IconM; the paper's names are UICM, UISM, UIConM.)
 
     UIQM = 0.0282 UICM + 0.2953 UISM + 3.5753 UIConM, at full resolution on RGB 0..255,
     reproducing the widely used ``uqim_utils.py`` (FUnIE-GAN) with its quirks: the trimmed mean
