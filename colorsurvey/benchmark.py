@@ -1,4 +1,4 @@
-"""The survey's table, reproduced and extended (survey §4; ``colorsurvey benchmark``, notebook 08).
+"""The survey's NCD table, reproduced and extended (``colorsurvey benchmark``, notebook 08).
 
 For every registered method (or a chosen few) and every seed of the profile: train under the
 profile's budget (or load the run from the run store), evaluate on the test split, and collect

@@ -39,7 +39,7 @@ def _cmd_list(args) -> int:
         else:
             c = cls.card
             mark = f"  [weights: {', '.join(w.size for w in ws)}]" if ws else ""
-            print(f"{key:22s} §{c.section:7s} {c.taxonomy:15s} {c.title} ({c.year}){mark}")
+            print(f"{key:22s} §{c.section:7s} {c.taxonomy:15s} {c.title} ({c.year or '-'}){mark}")
     if not args.cards and any(published(k) for k in keys):
         print("\n[weights: SIZE]: the authors' weights load with "
               "colorsurvey.models.create(key, size=SIZE, pretrained=True)")

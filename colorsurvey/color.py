@@ -1,11 +1,15 @@
 """Colour science for colorization, in torch (batched, differentiable, any device).
 
-Survey §1 (eq. 1-2): a colour image is split into a luminance channel, which the network
-sees, and two chrominance channels, which it must predict. Most surveyed methods work in
-CIE Lab (D65): L in 0..100 and a, b in roughly -110..110; some (Deep Colorization, §2.1.1)
-in YUV. The gray image the survey feeds its networks is eq. 2:
+Survey §1: eq. 1 writes the gray image as a function of the colour image (colorization is
+its ill-posed inverse), eq. 2 gives that function as
 
     gray = 0.2989 R + 0.5870 G + 0.1140 B
+
+and the survey says methods typically restore colour in YUV, predicting U and V. Its own
+method summaries mostly use CIE Lab (Colorful Colorization, the user-guided and exemplar
+methods; Deep Colorization §2.1.1 uses YUV), and so does this project: L in 0..100 and a, b in
+roughly -110..110 (D65), because Lab is built so that equal distances look roughly equally
+different, which makes losses and errors on ab meaningful.
 
 Conventions used across the package:
 

@@ -1,11 +1,15 @@
-"""The survey's evaluation protocol (survey §4): per-image metrics, the per-category table,
-and a compute table.
+"""The evaluation protocol of the survey's NCD table: per-image metrics, the per-category
+table, and a compute table.
 
-The survey reports, per NCD category and for the whole set, PSNR, SSIM, PCQI and UIQM of
-each method's colorized images against the ground truth; this module adds the survey's own
-proposal of a chroma-only PSNR, Hasler–Süsstrunk colorfulness and Zhang et al.'s AuC. Tables
-are pandas DataFrames with rows = categories + ``Dataset`` and columns = (method, metric),
-written as CSV, HTML and LaTeX with the best value of each row marked.
+The survey's NCD table (in the authors' repository; the survey's §3.2 names PSNR and SSIM as
+the usual metrics, its §4 proposes PCQI, UIQM and a colour-channels-only comparison) reports,
+per NCD category and for the whole set, PSNR, SSIM, PCQI and UIQM of each method's colorized
+images against the ground truth. This module adds the §4 proposal of a chroma-only PSNR,
+Hasler–Süsstrunk colorfulness, Zhang et al.'s AuC, and PSNR/SSIM over the object's pixels
+only (``psnr_obj``, ``ssim_obj``: the data's mask; on NCD-like photos the white background
+otherwise dominates). Tables are pandas DataFrames with rows = categories + ``Dataset`` and
+columns = (method, metric), written as CSV, HTML and LaTeX with the best value of each row
+marked.
 """
 
 from __future__ import annotations
@@ -34,6 +38,8 @@ __all__ = [
 TABLE_METRICS: dict[str, tuple[str, bool | None]] = {
     "psnr": ("PSNR", True),
     "ssim": ("SSIM", True),
+    "psnr_obj": ("PSNR obj", True),    # over the object's pixels (the data's mask), issue 16
+    "ssim_obj": ("SSIM obj", True),
     "pcqi": ("PCQI", True),
     "uiqm": ("UIQM", True),
     "chroma_psnr": ("ab-PSNR", True),
@@ -52,13 +58,22 @@ def colorized_rgb(model: ColorizationModel, batch: dict) -> torch.Tensor:
 
 
 def image_metrics(gt_rgb: np.ndarray, out_rgb: np.ndarray, gt_ab: np.ndarray, out_ab: np.ndarray,
-                  which=tuple(TABLE_METRICS)) -> dict[str, float]:
-    """Every table metric for one image pair (uint8 RGB (H, W, 3), ab (2, H, W) in Lab units)."""
+                  which=tuple(TABLE_METRICS), mask=None) -> dict[str, float]:
+    """Every table metric for one image pair (uint8 RGB (H, W, 3), ab (2, H, W) in Lab units).
+
+    ``mask`` (H, W) or (1, H, W): the object, for ``psnr_obj``/``ssim_obj``; None uses the
+    white-background mask of ``gt_rgb`` (:func:`colorsurvey.metrics.object_mask_or_background`)."""
     r: dict[str, float] = {}
     if "psnr" in which:
         r["psnr"] = M.psnr(gt_rgb, out_rgb)
     if "ssim" in which:
         r["ssim"] = M.ssim(gt_rgb, out_rgb)
+    if "psnr_obj" in which or "ssim_obj" in which:
+        obj = M.object_mask_or_background(gt_rgb, mask)
+        if "psnr_obj" in which:
+            r["psnr_obj"] = M.masked_psnr(gt_rgb, out_rgb, obj)
+        if "ssim_obj" in which:
+            r["ssim_obj"] = M.masked_ssim(gt_rgb, out_rgb, obj)
     if "pcqi" in which:
         r["pcqi"] = M.pcqi(gt_rgb, out_rgb)
     if "uiqm" in which:
@@ -129,7 +144,8 @@ def evaluate(model: ColorizationModel, dataset, *, batch_size: int = 32, limit: 
             gt8 = M.to_uint8(batch["rgb"][i])
             out8 = M.to_uint8(out[i])
             rec = {"index": int(batch["index"][i]), "category": dataset.categories[int(batch["label"][i])]}
-            rec.update(image_metrics(gt8, out8, ab_gt[i], ab_out[i], which=metrics))
+            mask = batch["mask"][i] if "mask" in batch else None      # the object, for *_obj
+            rec.update(image_metrics(gt8, out8, ab_gt[i], ab_out[i], which=metrics, mask=mask))
             rows.append(rec)
         bar.update(out.shape[0])
     bar.close()

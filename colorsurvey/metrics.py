@@ -1,14 +1,23 @@
-"""Image-quality metrics for colorization, as used in the survey's experiments (§4).
+"""Image-quality metrics for colorization: the survey's, its proposals, and a few more.
 
-The survey (Anwar et al., arXiv 2008.10774) scores every method on its NCD set with PSNR,
-SSIM, PCQI and UIQM (§4, experiments), and in its future-directions section argues for
-measuring colour on the chrominance channels alone; :func:`chroma_psnr` is that proposal.
-Colorfulness (Hasler & Süsstrunk) and the raw-accuracy AuC of Zhang et al. are the other two
-numbers colorization papers commonly report.
+What the survey (Anwar et al., arXiv 2008.10774) says: §3.2 names PSNR and SSIM as the usual
+mathematical metrics (beside subjective studies) and doubts that they measure colorization
+well; §4 (limitations and future directions) proposes comparing only the predicted colour
+channels (it writes U and V; :func:`chroma_psnr` does it on Lab's ab, the space this project
+works in) and metrics "designed to take color into account", PCQI and UIQM. Its NCD table (in
+the authors' repository, not in the text) reports PSNR, SSIM, PCQI and UIQM per category.
+What this module shows against that proposal (notebooks 00 and 08): PCQI, as published, is
+computed on luma only, so it hardly moves when colour changes; UIQM is a no-reference score
+that rewards colourfulness, sharpness and contrast, not the *right* colour. Colorfulness
+(Hasler & Süsstrunk) and the raw-accuracy AuC of Zhang et al. are two numbers colorization
+papers commonly report; :func:`masked_psnr` and :func:`masked_ssim` score the object's pixels
+only, because on NCD-like photos (one object on white) the background dominates the whole-image
+scores (this project's addition).
 
 Every function says exactly what it compares:
 
-* **8-bit RGB**: :func:`psnr`, :func:`ssim` (full-reference), :func:`uiqm`,
+* **8-bit RGB**: :func:`psnr`, :func:`ssim`, :func:`masked_psnr`, :func:`masked_ssim`
+  (full-reference), :func:`uiqm`,
   :func:`colorfulness` (no-reference). Inputs are numpy ``uint8`` arrays shaped (H, W, 3),
   channel 0 = R. Convert tensors / float images with :func:`to_uint8`.
 * **Luma only**: :func:`pcqi` (luma from :func:`pcqi_luma`).
@@ -29,8 +38,8 @@ from scipy import ndimage, signal
 
 __all__ = [
     "AB_RANGE", "METRICS", "UIQMResult",
-    "to_uint8", "psnr", "ssim", "chroma_psnr", "pcqi", "pcqi_luma",
-    "uiqm", "uiqm_score", "colorfulness", "auc", "evaluate_pair",
+    "to_uint8", "psnr", "ssim", "masked_psnr", "masked_ssim", "chroma_psnr", "pcqi", "pcqi_luma",
+    "uiqm", "uiqm_score", "colorfulness", "auc", "object_mask_or_background", "evaluate_pair",
 ]
 
 #: Peak-to-peak range of CIE Lab a and b used as the PSNR "peak" in :func:`chroma_psnr`:
@@ -41,6 +50,8 @@ AB_RANGE = 220.0
 METRICS: dict[str, tuple[str, bool]] = {
     "psnr": ("PSNR (dB), 8-bit RGB", True),
     "ssim": ("SSIM, 8-bit RGB, mean over channels", True),
+    "psnr_obj": ("PSNR (dB), 8-bit RGB, object pixels only", True),
+    "ssim_obj": ("SSIM, 8-bit RGB, mean over object pixels", True),
     "pcqi": ("PCQI, luma, vs. reference", True),
     "uiqm": ("UIQM, no-reference, 8-bit RGB", True),
     "colorfulness": ("Colorfulness M(3), no-reference", True),
@@ -141,7 +152,7 @@ def _psnr_from_mse(mse: float, peak: float) -> float:
 def psnr(ref: np.ndarray, test: np.ndarray) -> float:
     """PSNR in dB on **8-bit RGB**: peak 255, MSE over all pixels and all three channels.
 
-    The survey's first metric (§4). Identical images give ``inf``.
+    One of the two usual metrics the survey's §3.2 names. Identical images give ``inf``.
     """
     ref, test = _check_pair(ref, test)
     mse = np.mean((ref.astype(np.float64) - test.astype(np.float64)) ** 2)
@@ -149,7 +160,7 @@ def psnr(ref: np.ndarray, test: np.ndarray) -> float:
 
 
 def ssim(ref: np.ndarray, test: np.ndarray) -> float:
-    """SSIM (Wang et al. 2004) on **8-bit RGB**, the survey's second metric (§4).
+    """SSIM (Wang et al. 2004) on **8-bit RGB**, the other usual metric of the survey's §3.2.
 
     ``skimage.metrics.structural_similarity`` with its default 7x7 uniform window,
     ``data_range=255``, computed per channel and averaged. Needs H, W >= 7.
@@ -162,11 +173,65 @@ def ssim(ref: np.ndarray, test: np.ndarray) -> float:
     return float(structural_similarity(ref, test, channel_axis=-1, data_range=255))
 
 
+def _object_mask(mask, shape: tuple[int, int]) -> np.ndarray:
+    """A mask (H, W), (1, H, W) or (H, W, 1), bool or float coverage, array or tensor -> bool
+    (H, W): True where coverage > 0.5. Raises ValueError on a size mismatch or an empty mask."""
+    m = mask.detach().cpu().numpy() if _is_tensor(mask) else np.asarray(mask)
+    m = np.squeeze(m)
+    if m.shape != tuple(shape):
+        raise ValueError(f"mask shape {np.shape(mask)} does not fit images of size {tuple(shape)}; "
+                         "pass the object mask of this image, (H, W) or (1, H, W)")
+    m = m > 0.5
+    if not m.any():
+        raise ValueError("the mask selects no pixel; pass the object's mask, or score the whole "
+                         "image with psnr/ssim")
+    return m
+
+
+def masked_psnr(ref: np.ndarray, test: np.ndarray, mask) -> float:
+    """PSNR in dB on **8-bit RGB** over the **object's pixels only** (peak 255, MSE over the
+    pixels where ``mask`` > 0.5 and all three channels).
+
+    On NCD-like photos (one object on white) whole-image PSNR is dominated by the background,
+    which even the gray baseline gets right; this variant scores the object alone. ``mask``:
+    (H, W) or (1, H, W), bool or float coverage, array or tensor (the batches' ``mask``, or
+    :func:`colorsurvey.data.real.white_background_mask`). Equals :func:`psnr` for a full mask.
+    Raises ValueError for an empty mask or a size mismatch.
+    """
+    ref, test = _check_pair(ref, test)
+    m = _object_mask(mask, ref.shape[:2])
+    d = ref[m].astype(np.float64) - test[m].astype(np.float64)
+    return _psnr_from_mse(float(np.mean(d * d)), 255.0)
+
+
+def masked_ssim(ref: np.ndarray, test: np.ndarray, mask) -> float:
+    """SSIM on **8-bit RGB** averaged over the **object's pixels only**.
+
+    The SSIM map of :func:`ssim` (same window, data range, per channel), averaged over the
+    pixels where ``mask`` > 0.5 instead of over the whole image; like scikit-image's mean, it
+    leaves out the 3-pixel border the 7x7 window cannot centre on. Windows near the object's
+    edge still see some background, as they must. Equals :func:`ssim` for a full mask. Raises
+    ValueError for an empty mask (also when it lies only in that border) or a size mismatch.
+    """
+    from skimage.metrics import structural_similarity
+
+    ref, test = _check_pair(ref, test)
+    m = _object_mask(mask, ref.shape[:2])
+    if min(ref.shape[:2]) < 7:
+        raise ValueError(f"ssim needs images at least 7x7 (its window); got {ref.shape[:2]}")
+    _, smap = structural_similarity(ref, test, channel_axis=-1, data_range=255, full=True)
+    pad = 3                                  # (win_size - 1) // 2, as skimage crops its mean
+    smap, m = smap[pad:-pad, pad:-pad], m[pad:-pad, pad:-pad]
+    if not m.any():
+        raise ValueError("the mask selects only border pixels SSIM cannot score; pass a larger mask")
+    return float(smap[m].mean(dtype=np.float64))
+
+
 def chroma_psnr(ab_ref, ab_test) -> float:
     """PSNR in dB on the **ab channels only** (CIE Lab units), peak :data:`AB_RANGE` = 220.
 
-    The survey's future-directions proposal: score only the colour a method predicts, since
-    the luminance is given. MSE over both channels; identical inputs give ``inf``.
+    The survey's §4 proposal (it writes the U and V channels of YUV; here Lab's ab): score only
+    the colour a method predicts, since the luminance is given. MSE over both channels; identical inputs give ``inf``.
     """
     r, t = _ab_pair(ab_ref, ab_test)
     return _psnr_from_mse(float(np.mean((r - t) ** 2)), AB_RANGE)
@@ -215,7 +280,10 @@ def pcqi_luma(rgb: np.ndarray) -> np.ndarray:
 
 
 def pcqi(ref: np.ndarray, test: np.ndarray) -> float:
-    """PCQI on **luma** (Wang, Ma, Yeganeh, Wang, Lin, IEEE SPL 2015), as the survey's §4.
+    """PCQI on **luma** (Wang, Ma, Yeganeh, Wang, Lin, IEEE SPL 2015), proposed in the survey's §4.
+
+    The survey counts it among metrics that "take color into account"; as published it compares
+    luma only, so colour changes that keep L barely move it.
 
     Matches the authors' ``PCQI.m`` (2-argument form): 11x11 Gaussian window (sigma 1.5),
     'valid' correlation, C = 3, L = 256, on :func:`pcqi_luma` in 0..255. Asymmetric: ``ref``
@@ -309,7 +377,11 @@ def _uiconm(img: np.ndarray) -> float:
 
 
 def uiqm(img: np.ndarray) -> UIQMResult:
-    """UIQM on **8-bit RGB** (Panetta, Gao, Agaian, IEEE JOE 2016), the survey's §4 metric.
+    """UIQM on **8-bit RGB** (Panetta, Gao, Agaian, IEEE JOE 2016), proposed in the survey's §4.
+
+    No-reference: it scores colourfulness, sharpness and contrast of the result alone, so a
+    vivid wrong colour can score higher than the right one. (The survey's eq. 4 calls it IQM
+    and its parts ICM, ISM, IconM; the paper's names are UICM, UISM, UIConM.)
 
     UIQM = 0.0282 UICM + 0.2953 UISM + 3.5753 UIConM, at full resolution on RGB 0..255,
     reproducing the widely used ``uqim_utils.py`` (FUnIE-GAN) with its quirks: the trimmed mean
@@ -353,20 +425,37 @@ def _ab_from_rgb(rgb: np.ndarray) -> np.ndarray:
     return rgb2lab(rgb)[..., 1:]
 
 
+def object_mask_or_background(ref_rgb_uint8: np.ndarray, mask=None) -> np.ndarray:
+    """The object mask the ``*_obj`` metrics use: ``mask`` when given (> 0.5, squeezed to
+    (H, W)), else :func:`colorsurvey.data.real.white_background_mask` of the reference, which
+    is the whole image when the photo is not on white. An empty mask (no object found) also
+    means the whole image, the data module's convention (:func:`~colorsurvey.data.mask_to_box`).
+    Returns bool (H, W)."""
+    if mask is None:
+        from .data.real import white_background_mask
+        mask = white_background_mask(ref_rgb_uint8)
+    m = np.squeeze(mask.detach().cpu().numpy() if _is_tensor(mask) else np.asarray(mask)) > 0.5
+    return m if m.any() else np.ones(ref_rgb_uint8.shape[:2], bool)
+
+
 def evaluate_pair(ref_rgb_uint8: np.ndarray, test_rgb_uint8: np.ndarray,
-                  ab_ref=None, ab_test=None) -> dict[str, float]:
+                  ab_ref=None, ab_test=None, mask=None) -> dict[str, float]:
     """All metrics of :data:`METRICS` for one (ground truth, colorized) pair.
 
-    psnr, ssim and pcqi compare the two images; uiqm and colorfulness are no-reference scores of
-    the **test** image. chroma_psnr and auc use ``ab_ref`` / ``ab_test`` (Lab units) when given,
-    else the ab of each uint8 image via ``skimage.color.rgb2lab`` (each independently).
+    psnr, ssim and pcqi compare the two images; psnr_obj and ssim_obj compare them over the
+    object's pixels (``mask``, see :func:`object_mask_or_background`); uiqm and colorfulness are
+    no-reference scores of the **test** image. chroma_psnr and auc use ``ab_ref`` / ``ab_test``
+    (Lab units) when given, else the ab of each uint8 image via ``skimage.color.rgb2lab``.
     """
     ref, test = _check_pair(ref_rgb_uint8, test_rgb_uint8)
     ab_r = _ab_from_rgb(ref) if ab_ref is None else ab_ref
     ab_t = _ab_from_rgb(test) if ab_test is None else ab_test
+    obj = object_mask_or_background(ref, mask)
     return {
         "psnr": psnr(ref, test),
         "ssim": ssim(ref, test),
+        "psnr_obj": masked_psnr(ref, test, obj),
+        "ssim_obj": masked_ssim(ref, test, obj),
         "pcqi": pcqi(ref, test),
         "uiqm": uiqm_score(test),
         "colorfulness": colorfulness(test),

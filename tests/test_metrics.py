@@ -283,3 +283,64 @@ def test_array_results_are_new_writable_arrays():
             assert not np.shares_memory(out, arg.numpy())
     luma = M.pcqi_luma(img)
     assert luma.flags.writeable and luma.shape == (4, 5)
+
+# --------------------------------------------------------------------------------------------
+# object-masked PSNR / SSIM (issue 16: whole-image scores are dominated by NCD's white background)
+
+def test_masked_metrics_equal_whole_image_for_a_full_mask(small):
+    rng = np.random.default_rng(1)
+    test = np.clip(small.astype(int) + rng.integers(-30, 30, small.shape), 0, 255).astype(np.uint8)
+    full = np.ones(small.shape[:2], bool)
+    assert M.masked_psnr(small, test, full) == pytest.approx(M.psnr(small, test), rel=1e-12)
+    assert M.masked_ssim(small, test, full) == pytest.approx(M.ssim(small, test), rel=1e-12)
+    # the data's layouts: float coverage (1, H, W) as a tensor
+    cover = torch.ones(1, *small.shape[:2])
+    assert M.masked_ssim(small, test, cover) == pytest.approx(M.ssim(small, test), rel=1e-12)
+
+
+def test_masked_metrics_ignore_the_background(small):
+    mask = np.zeros(small.shape[:2], bool)
+    mask[10:22, 12:30] = True
+    rng = np.random.default_rng(2)
+    test = np.clip(small.astype(int) + rng.integers(-20, 20, small.shape), 0, 255).astype(np.uint8)
+    other = test.copy()
+    far = np.ones_like(mask)
+    far[7:25, 9:33] = False                # more than 3 px (the SSIM window's radius) from the object
+    other[far] = 255 - other[far]          # wreck the background far from the object
+    other[~mask & ~far] = 0                # and the ring next to it (only PSNR is blind to this)
+    assert M.psnr(small, other) < M.psnr(small, test) - 3
+    assert M.masked_psnr(small, other, mask) == M.masked_psnr(small, test, mask)
+    # the PSNR over the object equals PSNR of the object's pixels alone
+    d = small[mask].astype(float) - test[mask].astype(float)
+    assert M.masked_psnr(small, test, mask) == pytest.approx(10 * math.log10(255 ** 2 / np.mean(d * d)))
+    far_only = test.copy()
+    far_only[far] = 255 - far_only[far]
+    assert M.ssim(small, far_only) < M.ssim(small, test) - 0.05
+    assert M.masked_ssim(small, far_only, mask) == pytest.approx(M.masked_ssim(small, test, mask), abs=1e-12)
+    # a perfect object on a wrong background is perfect on the object
+    perfect = small.copy()
+    perfect[~mask] = 0
+    assert M.masked_psnr(small, perfect, mask) == math.inf and M.psnr(small, perfect) < 20
+
+
+def test_masked_metrics_reject_bad_masks(small):
+    with pytest.raises(ValueError, match="selects no pixel"):
+        M.masked_psnr(small, small, np.zeros(small.shape[:2]))
+    with pytest.raises(ValueError, match="does not fit"):
+        M.masked_ssim(small, small, np.ones((5, 5)))
+    border = np.zeros(small.shape[:2], bool)
+    border[0, :] = True
+    with pytest.raises(ValueError, match="border"):
+        M.masked_ssim(small, small, border)
+
+
+def test_evaluate_pair_object_mask_from_white_background():
+    img = np.full((40, 40, 3), 250, np.uint8)
+    img[12:28, 12:28] = (200, 40, 30)                   # a red square on white
+    gray = np.repeat(img.mean(-1, keepdims=True), 3, -1).astype(np.uint8)
+    gray[img.min(-1) >= 240] = 250                      # background stays white
+    r = M.evaluate_pair(img, gray)
+    assert r["psnr_obj"] < r["psnr"] - 5                # the object alone shows the missing colour
+    obj = M.object_mask_or_background(img)
+    assert obj[20, 20] and not obj[2, 2]
+    assert M.object_mask_or_background(img, np.zeros((40, 40))).all()   # empty: the whole image

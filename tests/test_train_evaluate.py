@@ -84,6 +84,10 @@ def test_gray_baseline_metrics_match_direct_computation(tiny):
     assert math.isclose(row.psnr, M.psnr(gt, out), rel_tol=1e-9)
     assert math.isclose(row.ssim, M.ssim(gt, out), rel_tol=1e-9)
     assert math.isclose(row.pcqi, M.pcqi(gt, out), rel_tol=1e-9)
+    # the object-masked scores use the batch's mask: the disc, not the white around it
+    assert math.isclose(row.psnr_obj, M.masked_psnr(gt, out, b["mask"][0]), rel_tol=1e-9)
+    assert math.isclose(row.ssim_obj, M.masked_ssim(gt, out, b["mask"][0]), rel_tol=1e-9)
+    assert row.psnr_obj < row.psnr       # doing nothing is right on the background only
     assert row.colorfulness < 1.0  # gray output has (almost) no colour
 
 
@@ -95,7 +99,7 @@ def test_per_category_table_shape_labels_and_files(tiny, tmp_path):
     table = per_category_table(results, tiny.categories)
     assert list(table.index) == tiny.categories + [DATASET_ROW]
     assert set(table.columns.get_level_values("method")) == {"gray", "mean-ab"}
-    assert {"PSNR", "SSIM", "PCQI", "UIQM", "ab-PSNR", "AuC", "Colorfulness"} <= set(table.columns.get_level_values("metric"))
+    assert {"PSNR", "SSIM", "PSNR obj", "SSIM obj", "PCQI", "UIQM", "ab-PSNR", "AuC", "Colorfulness"} <= set(table.columns.get_level_values("metric"))
     assert math.isclose(table.loc[DATASET_ROW, ("gray", "PSNR")], results["gray"].psnr.mean())
     paths = write_table(table, tmp_path, "t", caption="test")
     assert pd.read_csv(paths["csv"], header=[0, 1], index_col=0).shape == table.shape

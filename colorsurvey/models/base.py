@@ -54,14 +54,15 @@ class ModelCard:
     title: str
     authors: str
     venue: str
-    year: int
-    section: str                     # survey section, e.g. "2.1.2"
+    year: int | None                 # None: not a published method (the baselines)
+    section: str                     # survey section, e.g. "2.1.2"; "—" for what the survey lacks
     taxonomy: str                    # one of TAXONOMY
     conditions: tuple[str, ...] = ()  # extra inputs besides L: "hints", "exemplar", "text", ...
     losses: tuple[str, ...] = ()
     framework: str = ""              # the original implementation's framework
     substitutions: str = ""          # what was scaled down or substituted, in plain words
     notes: str = ""
+    survey_recipe: str = ""          # training as the survey states it (iterations, lr, data), with §
     extra: dict = field(default_factory=dict)
     parameters: int | None = None    # parameters of the network that colourises at size "paper"
     parameters_source: str = ""      # "official code" (the released weights) or "this re-implementation"
@@ -75,8 +76,9 @@ class ModelCard:
 
     def summary(self) -> str:
         cond = ", ".join(self.conditions) or "none"
+        where = f"survey §{self.section}" if self.section != "—" else "not in the survey"
         lines = [
-            f"{self.title} ({self.authors}, {self.venue} {self.year}) — survey §{self.section}, {self.taxonomy}",
+            f"{self.title} ({self.authors}, {self.venue} {self.year or ''}".rstrip() + f") — {where}, {self.taxonomy}",
             f"  key: {self.key}   conditions: {cond}   losses: {', '.join(self.losses) or '-'}",
         ]
         if self.framework:

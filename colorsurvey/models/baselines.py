@@ -1,4 +1,5 @@
-"""Reference points every table reports (README, "Measured here": every table reports gray and mean-ab).
+"""Reference points every table reports (this project's, not the survey's: the survey has no
+baselines; README, "Measured here": every table reports gray and mean-ab).
 
 * ``gray`` — predict ab = 0: the gray image itself. On white-background produce photos it
   already reaches about 20 dB PSNR / 0.85 SSIM, because most pixels are near-white or weakly
@@ -26,9 +27,9 @@ class GrayBaseline(ColorizationModel):
     """ab = 0: the input's gray rendition (no chroma at all)."""
 
     card = ModelCard(
-        key="gray", title="Gray baseline (ab = 0)", authors="-", venue="-", year=2020,
+        key="gray", title="Gray baseline (ab = 0)", authors="-", venue="-", year=None,
         parameters=0, parameters_source="this re-implementation",
-        section="4", taxonomy="baseline", losses=(),
+        section="—", taxonomy="baseline", losses=(),
         substitutions="Not a method: predicts zero chroma, the floor every method must beat.",
     )
     sizes = {"paper": {}, "small": {}, "smoke": {}}
@@ -45,9 +46,9 @@ class MeanAbBaseline(ColorizationModel):
     """ab = the training set's mean ab, at every pixel (a constant colour cast)."""
 
     card = ModelCard(
-        key="mean-ab", title="Mean-ab baseline", authors="-", venue="-", year=2020,
+        key="mean-ab", title="Mean-ab baseline", authors="-", venue="-", year=None,
         parameters=0, parameters_source="this re-implementation",
-        section="4", taxonomy="baseline", losses=(),
+        section="—", taxonomy="baseline", losses=(),
         substitutions="Not a method: the training set's average ab everywhere.",
     )
     sizes = {"paper": {}, "small": {}, "smoke": {}}
@@ -125,7 +126,7 @@ class UNet(ColorizationModel):
     card = ModelCard(
         key="unet", title="U-Net regression baseline", authors="Ronneberger, Fischer, Brox",
         parameters=31_383_746, parameters_source="this re-implementation",
-        venue="MICCAI", year=2015, section="4", taxonomy="baseline",
+        venue="MICCAI", year=2015, section="—", taxonomy="baseline",
         losses=("L1 on ab",), framework="PyTorch (this project)",
         substitutions="A generic learned baseline, not a surveyed method: it shows what plain "
                       "regression reaches under the same data and budget.",

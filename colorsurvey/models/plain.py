@@ -119,6 +119,7 @@ class DeepColorization(ColorizationModel):
     card = ModelCard(
         key="deep-colorization",
         parameters=1_224_118, parameters_source="this re-implementation",
+        survey_recipe="§2.1.1: 2,688 SUN images segmented into 47 object categories; least squares; the survey gives no iterations or learning rate",
         title="Deep Colorization",
         authors="Zezhou Cheng, Qingxiong Yang, Bin Sheng",
         venue="ICCV", year=2015, section="2.1.1", taxonomy="plain",
@@ -318,6 +319,8 @@ class ColorfulColorization(ColorizationModel):
     card = ModelCard(
         key="colorful",
         parameters=ECCV16.parameters, parameters_source="official code (richzhang/colorization, colorizers/eccv16.py)",
+        survey_recipe="§2.1.2: Caffe, Adam, 450k iterations at learning rate 3e-5, lowered to 1e-5 at 200k and 3e-6 at 375k; 256x256 input (the survey names no data set; the paper trains on ImageNet)",
+        notes="Survey slip (§2.1.2): it gives the output as 224x224 for a 256x256 input; the official network (richzhang/colorization, eccv16) predicts the bins at a quarter of the input's resolution (64x64 for 256x256) and upsamples the ab by 4, as this one does.",
         title="Colorful Image Colorization",
         authors="Richard Zhang, Phillip Isola, Alexei A. Efros",
         venue="ECCV", year=2016, section="2.1.2", taxonomy="plain",
@@ -528,6 +531,8 @@ class DeepDepthColorization(ColorizationModel):
     card = ModelCard(
         key="de2co",
         parameters=597_446, parameters_source="this re-implementation",
+        survey_recipe="§2.1.3: ImageNet-pretrained recognition networks kept frozen; Washington-RGBD, JHUIT-50 and BigBIRD depth maps at 228x228; on an unseen data set only the last convolution is retrained",
+        notes="Survey slips (§2.1.3): it says (DE)²CO outperforms CaffeNet, VGG16, GoogleNet and ResNet50, but those are the frozen recognition networks the paper feeds colorized depth to; what (DE)²CO outperforms are the other depth encodings fed to them (Carlucci et al. 2018). Its footnote 3 links github.com/engharat/SBADAGAN, a different project (SBADA-GAN) of the same group.",
         title="(DE)²CO: Deep Depth Colorization",
         authors="Fabio Maria Carlucci, Paolo Russo, Barbara Caputo",
         venue="IEEE Robotics and Automation Letters", year=2018, section="2.1.3", taxonomy="plain",

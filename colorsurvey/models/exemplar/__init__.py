@@ -8,7 +8,7 @@ can take different colours. Three methods are re-implemented here, top to bottom
   sub-network (VGG19 features of target and reference at five levels, bidirectional
   similarity maps, dense correspondence that warps the reference's chrominance) and a U-Net
   colorization sub-network; chrominance ℓ2 plus a perceptual loss.
-* §2.7.2 :class:`FastDeepExemplar` — Xu, Wang, Fu, Jia, CVPR 2020: a transfer sub-network
+* §2.7.2 :class:`FastDeepExemplar` — Xu, Wang, Fang, Sheng, Zhang, CVPR 2020: a transfer sub-network
   (VGG19 encoder to relu4_1, AdaIN between target and reference features, a symmetric
   decoder) gives coarse ab, which a U-Net colorization sub-network refines.
 * §2.7.3 :class:`InstanceAware` — Su, Chu, Huang, CVPR 2020: object crops colorized by an

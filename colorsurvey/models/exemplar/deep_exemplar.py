@@ -33,7 +33,8 @@ class DeepExemplar(ExemplarModel):
     card = ModelCard(
         key="deep-exemplar", title="Deep Exemplar-based Colorization",
         parameters=44_335_618, parameters_source="this re-implementation",
-        authors="He, Chen, Liao, Sander, Yuan", venue="SIGGRAPH (ACM TOG)", year=2018, section="2.7.1",
+        survey_recipe="§2.7.1: Caffe, Adam, learning rate 1e-3 for ten epochs, times 0.1 after 33% of training; chrominance + perceptual l2 losses",
+        authors="Mingming He, Dongdong Chen, Jing Liao, Pedro V. Sander, Lu Yuan", venue="SIGGRAPH (ACM TOG)", year=2018, section="2.7.1",
         taxonomy="exemplar-based", conditions=("exemplar",),
         losses=("chrominance ℓ2 (self-referenced samples)", "perceptual ℓ2 on VGG19 relu5_1"),
         framework="Caffe (similarity via Deep Image Analogy, CUDA)",

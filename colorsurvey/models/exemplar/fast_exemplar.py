@@ -1,4 +1,4 @@
-"""§2.7.2 Fast Deep Exemplar Colorization (Xu, Wang, Fu, Jia, CVPR 2020): a transfer
+"""§2.7.2 Fast Deep Exemplar Colorization (Xu, Wang, Fang, Sheng, Zhang, CVPR 2020): a transfer
 sub-network (VGG19 encoder to relu4_1, AdaIN between target and reference features, a symmetric
 decoder) gives coarse ab, which a U-Net colorization sub-network refines."""
 
@@ -50,7 +50,9 @@ class FastDeepExemplar(ExemplarModel):
     card = ModelCard(
         key="fast-exemplar", title="Fast Deep Exemplar Colorization (stylization-based)",
         parameters=46_839_812, parameters_source="this re-implementation",
-        authors="Xu, Wang, Fu, Jia", venue="CVPR", year=2020, section="2.7.2",
+        survey_recipe="§2.7.2: transfer sub-net on Microsoft COCO (l2 loss), colorization sub-net on ImageNet (Huber loss); no iterations or learning rate given",
+        notes="The survey's reference [82] prints the five authors given-name first (X. Zhongyou, W. Tingting, F. Faming, S. Yun, Z. Guixu): they are Zhongyou Xu, Tingting Wang, Faming Fang, Yun Sheng, Guixu Zhang.",
+        authors="Zhongyou Xu, Tingting Wang, Faming Fang, Yun Sheng, Guixu Zhang", venue="CVPR", year=2020, section="2.7.2",
         taxonomy="exemplar-based", conditions=("exemplar",),
         losses=("ℓ2 on the coarse ab", "Huber (smooth-ℓ1, δ = 11 ab units) on the refined ab"),
         framework="PyTorch (code not released with the paper)",

@@ -181,7 +181,9 @@ class InstanceAware(ColorizationModel):
     card = ModelCard(
         key="instance-aware", title="Instance-aware Image Colorization",
         parameters=23_540_094, parameters_source="this re-implementation",
-        authors="Su, Chu, Huang", venue="CVPR", year=2020, section="2.7.3",
+        survey_recipe="§2.7.3: three stages (full-image network, instance network, fusion with both frozen), smooth-l1; ImageNet, COCO-Stuff and Places205 at 256x256; no iterations or learning rate given",
+        notes="The survey's reference [85] gives Lee et al.'s sketch-colorization title ([46]) for this paper and prints the authors given-name first (S. Jheng-Wei, C. Hung-Kuo, H. Jia-Bin); the paper is 'Instance-aware Image Colorization', Jheng-Wei Su, Hung-Kuo Chu, Jia-Bin Huang, CVPR 2020, pp. 7968-7977.",
+        authors="Jheng-Wei Su, Hung-Kuo Chu, Jia-Bin Huang", venue="CVPR", year=2020, section="2.7.3",
         taxonomy="exemplar-based", conditions=("boxes",),
         losses=("smooth-ℓ1 (Huber, δ = 11 ab units), per stage",),
         framework="PyTorch (Detectron2 Mask R-CNN for the boxes)",

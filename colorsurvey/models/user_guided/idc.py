@@ -42,6 +42,7 @@ class InteractiveDeepColorization(UserGuidedModel):
     card = ModelCard(
         key="idc", title="Interactive Deep Colorization Using Simultaneous Global and Local Inputs",
         parameters=19_229_780, parameters_source="this re-implementation",
+        survey_recipe="§2.2.3: 300k iterations on ImageNet (less 1k random test images) plus 150k Places images; modified Huber loss",
         authors="Yi Xiao, Peiyao Zhou, Yan Zheng, Chi-Sing Leung", venue="ICASSP", year=2019,
         section="2.2.3", taxonomy="user-guided", conditions=("hints", "palette"),
         losses=("modified Huber: Huber on all pixels + Huber on the hinted pixels (both against the ground truth)",),

@@ -80,6 +80,7 @@ class AnimeLineArt(AdversarialMixin, UserGuidedModel):
     card = ModelCard(
         key="lineart", title="User-Guided Deep Anime Line Art Colorization with Conditional Adversarial Networks",
         parameters=12_717_314, parameters_source="this re-implementation",
+        survey_recipe="§2.2.4: Adam with beta1 = 0.5, beta2 = 0.9, batch size 4; perceptual + adversarial (generator), Wasserstein critic + penalty (discriminator); anime line art",
         authors="Yuanzheng Ci, Xinzhu Ma, Zhihui Wang, Haojie Li, Zhongxuan Luo", venue="ACM Multimedia",
         year=2018, section="2.2.4", taxonomy="user-guided", conditions=("hints", "sketch"),
         losses=("content (perceptual) loss", "L1 on ab", "WGAN-GP adversarial (critic)",

@@ -28,7 +28,7 @@ class HintPropagation(UserGuidedModel):
     card = ModelCard(
         key="hint-propagation", title="Hint propagation by normalised convolution (reference)",
         parameters=0, parameters_source="this re-implementation",
-        authors="-", venue="-", year=2020, section="2.2", taxonomy="baseline", conditions=("hints",),
+        authors="-", venue="-", year=None, section="—", taxonomy="baseline", conditions=("hints",),
         losses=(),
         substitutions="Not a surveyed method: a Gaussian normalised convolution of the hints (sigma = 1/8 "
                       "of the image side), a learning-free stand-in for the optimisation-based propagation "

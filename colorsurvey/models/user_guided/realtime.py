@@ -60,6 +60,7 @@ class RealTimeUserGuided(UserGuidedModel):
     card = ModelCard(
         key="realtime-ug", title="Real-Time User-Guided Image Colorization with Learned Deep Priors",
         parameters=SIGGRAPH17.parameters, parameters_source="official code (richzhang/colorization, colorizers/siggraph17.py)",
+        survey_recipe="§2.2.2: Huber and regression losses; the survey gives no iterations, learning rate or data",
         authors="Richard Zhang, Jun-Yan Zhu, Phillip Isola, Xinyang Geng, Angela S. Lin, Tianhe Yu, Alexei A. Efros",
         venue="ACM Transactions on Graphics (SIGGRAPH)", year=2017, section="2.2.2", taxonomy="user-guided",
         conditions=("hints",),
@@ -233,6 +234,7 @@ class RealTimeUserGuidedGlobal(RealTimeUserGuided):
     card = ModelCard(
         key="realtime-ug-global", title="Real-Time User-Guided Image Colorization — global hints network",
         parameters=35_110_675, parameters_source="this re-implementation",
+        survey_recipe="§2.2.2: as the local-hint network (the survey gives no numbers)",
         authors=RealTimeUserGuided.card.authors, venue=RealTimeUserGuided.card.venue, year=2017,
         section="2.2.2", taxonomy="user-guided", conditions=("hints", "histogram", "saturation"),
         losses=RealTimeUserGuided.card.losses, framework="Caffe (original)",

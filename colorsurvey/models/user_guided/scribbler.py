@@ -34,6 +34,8 @@ class Scribbler(AdversarialMixin, UserGuidedModel):
     card = ModelCard(
         key="scribbler", title="Scribbler: Controlling Deep Image Synthesis with Sketch and Color",
         parameters=9_041_986, parameters_source="this re-implementation",
+        survey_recipe="§2.2.1: assessed on faces, cars and bedrooms; the survey gives no iterations, learning rate or batch size",
+        notes="Survey slip (§2.2.1): 'seven residual blocks preceded by three upsampling layers' - in the paper (after Sketch Inversion) the upsampling layers follow the residual blocks, as here.",
         authors="Patsorn Sangkloy, Jingwan Lu, Chen Fang, Fisher Yu, James Hays",
         venue="CVPR", year=2017, section="2.2.1", taxonomy="user-guided",
         conditions=("hints", "sketch"),
