@@ -2,7 +2,6 @@
 
 import matplotlib
 import pytest
-import torch
 
 from colorsurvey import models
 from colorsurvey.figures import SURVEY_FIGURES, architecture_figure, recipe_table, trace_blocks
