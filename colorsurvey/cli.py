@@ -2,9 +2,9 @@
 
     colorsurvey list [--taxonomy plain] [--cards]
     colorsurvey run-notebooks --profile {smoke,cpu,brief,paper} --data {synthetic,ncd,PATH} [--only 00 01]
-    colorsurvey bench data [--size 128] [--batch 64] [--seconds 3]
-    colorsurvey bench train --method unet [--size small] [--resolution 64] [--batch 16] [--steps 20]
-    colorsurvey bench compute [--methods ...] [--size small]
+    colorsurvey speed data [--size 128] [--batch 64] [--seconds 3]       (speed; "bench" is an alias)
+    colorsurvey speed train --method unet [--size small] [--resolution 64] [--batch 16] [--steps 20]
+    colorsurvey speed compute [--methods ...] [--size small]
     colorsurvey benchmark --profile P --data {synthetic,ncd,PATH} [--methods ...] [--seeds N]
     colorsurvey download ncd [--dest DIR]      colorsurvey download weights {eccv16,siggraph17,vgg19}
 
@@ -15,6 +15,7 @@ Errors are printed as one line (``colorsurvey: error: ...``) with exit status 1;
 from __future__ import annotations
 
 import argparse
+import os
 import json
 import sys
 import time
@@ -58,16 +59,16 @@ def _cmd_run_notebooks(args) -> int:
     return 1 if failed else 0
 
 
-def _cmd_bench(args) -> int:
-    from .bench import bench_compute, bench_data, bench_train
+def _cmd_speed(args) -> int:
+    from .speed import speed_compute, speed_data, speed_train
 
     if args.what == "data":
-        res = bench_data(size=args.size, batch=args.batch, seconds=args.seconds, device=args.device)
+        res = speed_data(size=args.size, batch=args.batch, seconds=args.seconds, device=args.device)
     elif args.what == "train":
-        res = bench_train(args.method, size=args.model_size, resolution=args.resolution,
+        res = speed_train(args.method, size=args.model_size, resolution=args.resolution,
                           batch=args.batch, steps=args.steps, device=args.device)
     else:
-        res = bench_compute(args.methods, size=args.model_size, resolution=args.resolution, device=args.device)
+        res = speed_compute(args.methods, size=args.model_size, resolution=args.resolution, device=args.device)
     print(json.dumps(res, indent=1, default=str))
     return 0
 
@@ -96,6 +97,12 @@ def _cmd_benchmark(args) -> int:
     return 1 if result.failures else 0
 
 
+def _taxonomy_classes() -> tuple[str, ...]:
+    from .models.base import TAXONOMY
+
+    return TAXONOMY
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="colorsurvey", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -103,7 +110,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
 
     s = sub.add_parser("list", help="registered methods and their cards")
-    s.add_argument("--taxonomy", default=None)
+    s.add_argument("--taxonomy", default=None, choices=_taxonomy_classes(),
+                   help="one taxonomy class, spelt as in the cards")
     s.add_argument("--cards", action="store_true", help="print the full cards")
     s.set_defaults(fn=_cmd_list)
 
@@ -115,7 +123,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--quiet", action="store_true")
     s.set_defaults(fn=_cmd_run_notebooks)
 
-    s = sub.add_parser("bench", help="speed measurements that print numbers")
+    s = sub.add_parser("speed", aliases=["bench"],
+                       help="speed measurements that print numbers (not the survey's table: that is 'benchmark')")
     s.add_argument("what", choices=["data", "train", "compute"])
     s.add_argument("--device", default=None)
     s.add_argument("--size", type=int, default=128, help="image side for 'data'")
@@ -126,7 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--model-size", default="small")
     s.add_argument("--resolution", type=int, default=64)
     s.add_argument("--steps", type=int, default=20)
-    s.set_defaults(fn=_cmd_bench)
+    s.set_defaults(fn=_cmd_speed)
 
     s = sub.add_parser("benchmark", help="the survey's table over every registered method")
     s.add_argument("--profile", default=None, help="smoke, cpu, brief or paper (default: by hardware)")
@@ -164,6 +173,9 @@ def main(argv: list[str] | None = None) -> int:
 
             args.profile = default_profile()
         return args.fn(args)
+    except BrokenPipeError:            # the reader went away (e.g. `colorsurvey list | head`)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except KeyboardInterrupt:
         if args.debug:
             raise

@@ -1,4 +1,5 @@
-"""Speed measurements that print numbers (``colorsurvey bench ...``).
+"""Speed measurements that print numbers (``colorsurvey speed ...``; not to be confused with
+``colorsurvey benchmark``, the survey's quality table in :mod:`colorsurvey.benchmark`).
 
 Speed targets live here, not in unit tests: the data renderer must outrun training by at
 least 10x (README, "Measured here"), and the interactive widgets need millisecond inference.
@@ -12,17 +13,17 @@ import torch
 
 from .train import pick_device
 
-__all__ = ["bench_data", "bench_train", "bench_compute"]
+__all__ = ["speed_data", "speed_train", "speed_compute"]
 
 
-def bench_data(size: int = 128, batch: int | None = 64, seconds: float = 3.0, device=None) -> dict:
+def speed_data(size: int = 128, batch: int | None = 64, seconds: float = 3.0, device=None) -> dict:
     """Rendering throughput of the embedded NCD-like set, images per second."""
     from .data.synthetic import render_throughput
 
     return render_throughput(size=size, batch=batch or 64, seconds=seconds, device=device)
 
 
-def bench_train(method: str = "unet", size: str = "small", resolution: int = 64, batch: int | None = 16,
+def speed_train(method: str = "unet", size: str = "small", resolution: int = 64, batch: int | None = 16,
                 steps: int = 20, device=None, warmup: int = 3) -> dict:
     """Training throughput of one method on rendered data (images per second, steady state)."""
     from . import models
@@ -53,7 +54,7 @@ def bench_train(method: str = "unet", size: str = "small", resolution: int = 64,
             "s_per_step": dt / steps, "threads": torch.get_num_threads()}
 
 
-def bench_compute(methods=None, size: str = "small", resolution: int = 256, device=None) -> list[dict]:
+def speed_compute(methods=None, size: str = "small", resolution: int = 256, device=None) -> list[dict]:
     """Parameters, GFLOPs and inference time per method at ``resolution``."""
     from . import models
     from .evaluate import compute_row

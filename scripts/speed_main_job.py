@@ -2,9 +2,9 @@
 store (cold) and again from the store the cold pass filled (warm), and each method's PSNR gain
 over the gray baseline from notebook 08's dataset-level table.
 
-    python scripts/bench_main_job.py --profile cpu --threads 2            # cold, then warm
-    python scripts/bench_main_job.py --profile cpu --only 02 --threads 2  # one notebook
-    python scripts/bench_main_job.py --profile cpu --runs output/runs --warm-only
+    python scripts/speed_main_job.py --profile cpu --threads 2            # cold, then warm
+    python scripts/speed_main_job.py --profile cpu --only 02 --threads 2  # one notebook
+    python scripts/speed_main_job.py --profile cpu --runs output/runs --warm-only
 
 Targets (issue 10; a measurement, not a test): each chapter <= 10 min in ``cpu`` on 2 cores,
 the whole job <= 45 min cold and <= 5 min warm, every learned method above gray.
