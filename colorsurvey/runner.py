@@ -205,6 +205,9 @@ def run_notebooks(profile: str, data: str = "synthetic", out: str | os.PathLike 
                 pm.execute_notebook(
                     str(nb), str(tmp), parameters={"profile": profile, "data": data, "output_dir": str(artifacts)},
                     kernel_name="python3", progress_bar=False, cwd=str(nb.parent), on_cell_executed=bar.cell_done,
+                    # the kernel's own start-up chatter (e.g. ipykernel's TCP transport warning)
+                    # stays off the screen; a cell's errors still reach the notebook and this job
+                    extra_arguments=["--IPKernelApp.log_level=ERROR"],
                 )
             except Exception as e:  # papermill raises PapermillExecutionError with the cell's error
                 dt = time.perf_counter() - t0
