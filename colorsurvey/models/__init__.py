@@ -13,6 +13,7 @@ from .registry import accepts, cards, create, get_class, list_models, register
 from . import baselines  # noqa: E402,F401  (registers gray, mean-ab, unet)
 from . import plain  # noqa: E402,F401  (§2.1: deep-colorization, colorful, de2co)
 from . import user_guided  # noqa: E402,F401  (§2.2: scribbler, realtime-ug(-global), idc, lineart; hint-propagation)
+from . import domain  # noqa: E402,F401  (§2.3: nir, sar-gan, radar-pol, ref-sketch)
 from . import exemplar  # noqa: E402,F401  (§2.7: deep-exemplar, fast-exemplar, instance-aware)
 
 __all__ = ["ColorizationModel", "ModelCard", "count_parameters", "inference_parameters", "accepts", "cards", "create", "get_class",
