@@ -41,7 +41,8 @@ class VGG16Hypercolumn(nn.Module):
     def load_from_vgg19(self, vgg) -> None:
         """Copy conv1_1 ... conv3_3 from a :class:`~colorsurvey.models.vgg.VGG19Features`; its RGB
         conv1_1 (with its ImageNet input normalisation) is folded onto one gray channel, so a gray
-        input gives exactly the maps the RGB network gives the gray image."""
+        input gives the maps the RGB network gives the gray image (exactly, away from the
+        one-pixel border, where the two zero paddings differ)."""
         f = vgg.features
         for (name, i), conv in zip(_VGG16_TO_CONV3_3, self.convs):
             w, b = f[i].weight.detach(), f[i].bias.detach()

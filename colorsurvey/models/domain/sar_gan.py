@@ -121,7 +121,7 @@ class SARGAN(AdversarialMixin, DomainModel):
     def check_inputs(self, L, conditions):
         L = super().check_inputs(L, conditions)
         v = conditions["sar"]
-        if float(v.min()) < 0:
+        if float(v.detach().min()) < 0:
             raise ValueError("sar: expected a SAR intensity image (>= 0), a float tensor (B, 1, H, W) at L's size; "
                              "got negative values (pass intensity, not dB)")
         return L
