@@ -229,3 +229,19 @@ def test_paper_counts_match_the_reference_file(key, total, trainable):
     if key == "ref-sketch":
         assert count_parameters(m.discriminator) == 98_977
         assert m.scft.w_q.in_features == 992
+
+
+def test_degradation_explorer_renders_every_method_and_strength():
+    from colorsurvey.widgets import DegradationExplorer
+
+    b = TinyColors(n=3, size=16).batch([0, 1, 2])
+    ex = DegradationExplorer({k: build(k) for k in DOMAIN_SPECIFIC}, b, zoom=1)
+    for key in DOMAIN_SPECIFIC:
+        assert ex.set(key=key) == ""
+        for s in ex.choices():
+            assert ex.set(strength=s, index=2) == ""
+            pic, scores = ex.render()
+            assert pic.shape[0] == 16 and pic.shape[2] == 3 and np.isfinite(scores["psnr"])
+    assert "must be one of" in ex.set(strength=99) and ex.strength != 99
+    assert "unknown method" in ex.set(key="nope")
+    ex.widget                                            # builds without a front end

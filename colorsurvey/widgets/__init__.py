@@ -7,12 +7,14 @@ it. Callbacks never raise into the kernel: bad input is reported in the widget's
 * :class:`ChannelExplorer` — luminance and chroma in Lab / YUV (notebook 00)
 * :class:`TemperatureExplorer` — annealed-mean temperature of Colorful Colorization (notebook 01)
 * :class:`HintPainter` — paint colour hints for a user-guided method (notebook 02)
+* :class:`DegradationExplorer` — a domain-specific method and its input's degradation (notebook 03)
 * :class:`ExemplarPicker` — pick a reference for a gray image (notebook 07)
 """
 
+from .degradation import DegradationExplorer
 from .exemplar_picker import ExemplarPicker
 from .hint_painter import HintPainter, benchmark_latency
 from .explorers import ChannelExplorer, TemperatureExplorer, png_bytes
 
-__all__ = ["ChannelExplorer", "TemperatureExplorer", "HintPainter", "ExemplarPicker", "benchmark_latency",
+__all__ = ["ChannelExplorer", "TemperatureExplorer", "HintPainter", "ExemplarPicker", "DegradationExplorer", "benchmark_latency",
            "png_bytes"]
