@@ -36,9 +36,23 @@ from ..color import rgb_to_lab
 from ..hints import xdog
 from .base import ColorDataset
 
-__all__ = ["NIR_WEIGHTS", "nir_from_rgb", "speckle", "sar_from_gray", "POL_CHANNELS", "POL_BINS",
-           "polarimetric_from_rgb", "quantize", "dequantize", "pauli_rgb", "vv_from_polarimetric",
-           "sketch_from_rgb", "augmented_self_reference", "DOMAIN_KINDS", "DomainFolder"]
+__all__ = [
+    "DOMAIN_KINDS",
+    "NIR_WEIGHTS",
+    "POL_BINS",
+    "POL_CHANNELS",
+    "DomainFolder",
+    "augmented_self_reference",
+    "dequantize",
+    "nir_from_rgb",
+    "pauli_rgb",
+    "polarimetric_from_rgb",
+    "quantize",
+    "sar_from_gray",
+    "sketch_from_rgb",
+    "speckle",
+    "vv_from_polarimetric",
+]
 
 #: weights of (R, G, B) in the NIR-like band, and of the vegetation term max(G - R, 0)
 NIR_WEIGHTS = (0.55, 0.45, 0.0, 0.5)

@@ -22,9 +22,19 @@ holds what the four share; the stand-in inputs are in :mod:`colorsurvey.data.dom
 
 from .base import DOMAIN_SPECIFIC, DomainModel, ab_of_rgb
 from .nir import InfraredColorization, normalized_pyramid
-from .sar_gan import SARGAN, division_residual
 from .radar_pol import RadarPolarimetric
 from .ref_sketch import SCFT, ReferenceSketch
+from .sar_gan import SARGAN, division_residual
 
-__all__ = ["DomainModel", "DOMAIN_SPECIFIC", "ab_of_rgb", "InfraredColorization", "normalized_pyramid", "SARGAN",
-           "division_residual", "RadarPolarimetric", "ReferenceSketch", "SCFT"]
+__all__ = [
+           "DOMAIN_SPECIFIC",
+           "SARGAN",
+           "SCFT",
+           "DomainModel",
+           "InfraredColorization",
+           "RadarPolarimetric",
+           "ReferenceSketch",
+           "ab_of_rgb",
+           "division_residual",
+           "normalized_pyramid",
+]

@@ -32,7 +32,7 @@ from ... import hints as H
 from ...color import rgb_to_lab
 from ..base import ColorizationModel, _check_map
 
-__all__ = ["DomainModel", "DOMAIN_SPECIFIC", "ab_of_rgb"]
+__all__ = ["DOMAIN_SPECIFIC", "DomainModel", "ab_of_rgb"]
 
 #: the registered keys of this package, in survey order
 DOMAIN_SPECIFIC = ("nir", "sar-gan", "radar-pol", "ref-sketch")
@@ -100,7 +100,7 @@ class DomainModel(ColorizationModel):
 
     def training_strength(self, B: int):
         """The degradation strength of a training batch (default: the stand-in's default)."""
-        return None
+        return
 
     def example_conditions(self, L: torch.Tensor) -> dict:
         """A random domain input at L's size (depends only on L's shape and device)."""

@@ -5,8 +5,8 @@ bilateral filtering of its raw output and high-frequency detail of the input add
 from __future__ import annotations
 
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
+from torch import nn
 
 from ...data import domain as D
 from ...hints import _gauss

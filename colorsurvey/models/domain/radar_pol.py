@@ -6,8 +6,8 @@ softmax heads of 32 bins, one per polarimetric channel."""
 from __future__ import annotations
 
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
+from torch import nn
 
 from ...data import domain as D
 from ..base import ModelCard

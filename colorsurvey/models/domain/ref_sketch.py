@@ -13,21 +13,20 @@ from __future__ import annotations
 import math
 
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
+from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
-from ... import hints as H
 from ...data import domain as D
 from ...references import ReferenceBank
 from ..adversarial import AdversarialMixin, parameters_except
-from ..base import ModelCard, _check_reference
+from ..base import ModelCard
 from ..layers import ConvBlock, ResidualBlock, fp32
 from ..registry import register
 from ..user_guided.lineart import _RandomFeatures
 from .base import DomainModel, ab_of_rgb
 
-__all__ = ["ReferenceSketch", "SCFT", "SketchEncoder"]
+__all__ = ["SCFT", "ReferenceSketch", "SketchEncoder"]
 
 #: encoder widths (paper) and which of the ten layers stride by 2
 _WIDTHS = (16, 16, 32, 32, 64, 64, 128, 128, 256, 256)
@@ -185,7 +184,7 @@ class ReferenceSketch(AdversarialMixin, DomainModel):
         self.residuals = _Residuals(d)
         self.decoder = Decoder(self.enc_sketch.widths, d)
         ws = [max(1, int(round(c * width))) for c in (16, 32, 64, 128)]
-        sn = lambda cin, cout, s: nn.Sequential(spectral_norm(nn.Conv2d(cin, cout, 3, s, 1, bias=False)),  # noqa: E731
+        sn = lambda cin, cout, s: nn.Sequential(spectral_norm(nn.Conv2d(cin, cout, 3, s, 1, bias=False)),
                                                 nn.BatchNorm2d(cout), nn.LeakyReLU(0.2, inplace=True))
         self.discriminator = nn.Sequential(sn(4, ws[0], 2), sn(ws[0], ws[1], 2), sn(ws[1], ws[2], 2), sn(ws[2], ws[3], 2),
                                            nn.Conv2d(ws[3], 1, 3, padding=1))

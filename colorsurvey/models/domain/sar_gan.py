@@ -6,8 +6,8 @@ an ℓ1 term."""
 from __future__ import annotations
 
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
+from torch import nn
 
 from ...data import domain as D
 from ..adversarial import AdversarialMixin
@@ -66,7 +66,7 @@ class Colorizer(nn.Module):
         self.d1 = nn.Conv2d(2 * w, 3, 3, padding=1)
 
     def forward(self, x):
-        up = lambda t: F.interpolate(t, scale_factor=2, mode="bilinear", align_corners=False)  # noqa: E731
+        up = lambda t: F.interpolate(t, scale_factor=2, mode="bilinear", align_corners=False)
         e1 = self.e1(x)
         e2 = self.e2(e1)
         e3 = self.e3(e2)
