@@ -57,7 +57,7 @@ class MemoPainter(AdversarialMixin, DiverseModel):
       BCE GAN; Adam 1e-4.
 
     ``colorize(L, seed=k)``: with k, the value of a slot drawn among the top-k nearest by
-    softmax(similarity / 0.05) (another plausible colouring); seed None: the nearest slot;
+    softmax(similarity / 0.1) (another plausible colouring); seed None: the nearest slot;
     ``value=`` (B, Q) a colour feature of your own (swap in another slot's colours).
     """
 
@@ -95,7 +95,7 @@ class MemoPainter(AdversarialMixin, DiverseModel):
 
     def __init__(self, ngf: int = 64, depth: int = 8, mlp_hidden: int | None = None, query_dim: int = 512,
                  mem_size: int = 1024, top_k: int = 16, color_threshold: float = 0.5, margin: float = 0.1,
-                 temperature: float = 0.05, adv_weight: float = 0.01, d_layers: int = 3, lr: float = 1e-3):
+                 temperature: float = 0.1, adv_weight: float = 0.01, d_layers: int = 3, lr: float = 1e-3):
         super().__init__()
         self.top_k, self.color_threshold, self.margin = top_k, color_threshold, margin
         self.temperature, self.adv_weight, self.lr = temperature, adv_weight, lr
