@@ -8,11 +8,13 @@ it. Callbacks never raise into the kernel: bad input is reported in the widget's
 * :class:`TemperatureExplorer` — annealed-mean temperature of Colorful Colorization (notebook 01)
 * :class:`HintPainter` — paint colour hints for a user-guided method (notebook 02)
 * :class:`ExemplarPicker` — pick a reference for a gray image (notebook 07)
+* :class:`DiversityExplorer` — N samples of a diverse method, sample again, walk the mixture (notebook 05)
 """
 
 from .exemplar_picker import ExemplarPicker
 from .hint_painter import HintPainter, benchmark_latency
 from .explorers import ChannelExplorer, TemperatureExplorer, png_bytes
+from .diversity_explorer import DiversityExplorer
 
-__all__ = ["ChannelExplorer", "TemperatureExplorer", "HintPainter", "ExemplarPicker", "benchmark_latency",
+__all__ = ["ChannelExplorer", "TemperatureExplorer", "HintPainter", "ExemplarPicker", "DiversityExplorer", "benchmark_latency",
            "png_bytes"]
