@@ -29,7 +29,7 @@ from .models.base import ColorizationModel, count_parameters
 from .train import pick_device
 
 __all__ = [
-    "TABLE_METRICS", "SURVEY_METRICS", "image_metrics", "evaluate", "evaluation_sample", "per_category_table",
+    "TABLE_METRICS", "SURVEY_METRICS", "SAMPLE_METRICS", "image_metrics", "sample_metrics", "evaluate", "evaluation_sample", "per_category_table",
     "dataset_row",
     "write_table", "colorized_rgb", "count_gflops", "inference_ms", "compute_row",
 ]
@@ -45,7 +45,12 @@ TABLE_METRICS: dict[str, tuple[str, bool | None]] = {
     "chroma_psnr": ("ab-PSNR", True),
     "auc": ("AuC", True),
     "colorfulness": ("Colorfulness", None),  # not better or worse: compare with ground truth
+    # methods that sample (the diverse class, issue 13): N colourings per image
+    "best_psnr": ("PSNR best-of-N", True),    # the best of the N samples against the ground truth
+    "diversity": ("Diversity", None),         # mean pairwise ab distance of the samples, Lab units
 }
+#: metrics that need N samples per image (:func:`evaluate` with ``samples``)
+SAMPLE_METRICS = ("best_psnr", "diversity")
 SURVEY_METRICS = ("psnr", "ssim", "pcqi", "uiqm")
 DATASET_ROW = "Dataset"
 
@@ -87,6 +92,20 @@ def image_metrics(gt_rgb: np.ndarray, out_rgb: np.ndarray, gt_ab: np.ndarray, ou
     return r
 
 
+def sample_metrics(gt_rgb: np.ndarray, L: torch.Tensor, ab_samples: torch.Tensor, which=SAMPLE_METRICS) -> dict[str, float]:
+    """The sample columns for one image: ``best_psnr``, the highest PSNR of its N colourings
+    (each merged with L and quantised to 8-bit like the single prediction), and ``diversity``
+    (:func:`colorsurvey.metrics.ab_diversity`). gt_rgb uint8 (H, W, 3); L (1, H, W) in 0..100;
+    ab_samples (N, 2, H, W) in Lab units."""
+    r: dict[str, float] = {}
+    if "best_psnr" in which:
+        rgb = merge_lab(L.float()[None].expand(ab_samples.shape[0], -1, -1, -1), ab_samples.float())
+        r["best_psnr"] = max(M.psnr(gt_rgb, M.to_uint8(x)) for x in rgb)
+    if "diversity" in which:
+        r["diversity"] = M.ab_diversity(ab_samples)
+    return r
+
+
 def evaluation_sample(dataset, limit: int | None = None) -> tuple[list[int], str]:
     """Which test images to score: every one when ``limit`` is None or covers the set, else
     ``limit`` of them stratified over the categories — the categories take turns (in order, each
@@ -119,8 +138,14 @@ def evaluation_sample(dataset, limit: int | None = None) -> tuple[list[int], str
 @torch.no_grad()
 def evaluate(model: ColorizationModel, dataset, *, batch_size: int = 32, limit: int | None = None,
              device: str | torch.device | None = None, progress: bool = True,
-             metrics=tuple(TABLE_METRICS)) -> pd.DataFrame:
+             metrics=tuple(TABLE_METRICS), samples: int | None = None, sample_seed: int = 0) -> pd.DataFrame:
     """Per-image metrics of ``model`` on ``dataset`` (one row per image: index, category, metrics).
+
+    ``samples``: N colourings per image for the sample columns (``best_psnr``, ``diversity``;
+    :func:`sample_metrics`), drawn with ``model.sample(L, N, seed=sample_seed, ...)``. None
+    takes the model's ``eval_samples`` (the diverse methods declare N = 8) and leaves other
+    methods without those columns; 0 turns sampling off. ValueError for a positive N with a
+    model that has no ``sample`` method. The frame's ``attrs["samples"]`` holds N.
 
     ``limit``: score at most this many images, a sample stratified over the categories
     (:func:`evaluation_sample`); ``None`` scores every image. The returned frame's
@@ -131,12 +156,19 @@ def evaluate(model: ColorizationModel, dataset, *, batch_size: int = 32, limit: 
     """
     device = pick_device(str(device) if device is not None else None)
     model.to(device).eval()
+    n_samples = int(getattr(model, "eval_samples", 0) or 0) if samples is None else int(samples)
+    sample_which = [m for m in SAMPLE_METRICS if m in metrics] if n_samples > 0 else []
+    if sample_which and not callable(getattr(model, "sample", None)):
+        raise ValueError(f"samples={n_samples}: {model.card.key} does not sample (it has no sample(L, n, seed) "
+                         "method); pass samples=0")
     indices, note = evaluation_sample(dataset, limit)
     rows = []
     bar = tqdm(total=len(indices), desc=f"eval {model.card.key}", disable=not progress, leave=False)
     for s in range(0, len(indices), batch_size):
         batch = dataset.batch(indices[s:s + batch_size], device)
         ab_pred = model.predict(batch).float()
+        if sample_which:
+            drawn = model.sample(batch["L"], n_samples, seed=sample_seed, **model.conditions_from_batch(batch)).float()
         out = merge_lab(batch["L"].float(), ab_pred)
         ab_out = ab_pred.cpu().numpy()
         ab_gt = batch["ab"].float().cpu().numpy()
@@ -146,11 +178,14 @@ def evaluate(model: ColorizationModel, dataset, *, batch_size: int = 32, limit: 
             rec = {"index": int(batch["index"][i]), "category": dataset.categories[int(batch["label"][i])]}
             mask = batch["mask"][i] if "mask" in batch else None      # the object, for *_obj
             rec.update(image_metrics(gt8, out8, ab_gt[i], ab_out[i], which=metrics, mask=mask))
+            if sample_which:
+                rec.update(sample_metrics(gt8, batch["L"][i], drawn[i], which=sample_which))
             rows.append(rec)
         bar.update(out.shape[0])
     bar.close()
     df = pd.DataFrame(rows)
     df.attrs["evaluated"] = note
+    df.attrs["samples"] = n_samples if sample_which else 0
     return df
 
 

@@ -40,6 +40,7 @@ __all__ = [
     "AB_RANGE", "METRICS", "UIQMResult",
     "to_uint8", "psnr", "ssim", "masked_psnr", "masked_ssim", "chroma_psnr", "pcqi", "pcqi_luma",
     "uiqm", "uiqm_score", "colorfulness", "auc", "object_mask_or_background", "evaluate_pair",
+    "ab_diversity",
 ]
 
 #: Peak-to-peak range of CIE Lab a and b used as the PSNR "peak" in :func:`chroma_psnr`:
@@ -415,6 +416,24 @@ def colorfulness(img: np.ndarray) -> float:
     rg = x[..., 0] - x[..., 1]
     yb = 0.5 * (x[..., 0] + x[..., 1]) - x[..., 2]
     return float(np.sqrt(rg.var() + yb.var()) + 0.3 * np.sqrt(rg.mean() ** 2 + yb.mean() ** 2))
+
+
+def ab_diversity(ab_samples) -> float:
+    """Diversity of N colourings of one image: the mean over the N (N - 1) / 2 pairs of the
+    per-pixel Euclidean ab distance averaged over the pixels, in Lab units (issue 13; the
+    pairwise measure of diverse-colorization papers, e.g. Deshpande et al. 2017 §5). ab_samples
+    (N, 2, H, W), numpy or torch, in Lab units; 0 for N = 1 or identical samples. ValueError for
+    another shape."""
+    x = np.asarray(ab_samples.detach().cpu() if _is_tensor(ab_samples) else ab_samples, dtype=np.float64)
+    if x.ndim != 4 or x.shape[1] != 2:
+        raise ValueError(f"ab_samples: expected (N, 2, H, W) ab in Lab units; got shape {x.shape}")
+    n = x.shape[0]
+    if n < 2:
+        return 0.0
+    total = 0.0
+    for j in range(n - 1):
+        total += np.sqrt(((x[j + 1:] - x[j]) ** 2).sum(1)).mean((1, 2)).sum()
+    return float(total / (n * (n - 1) / 2))
 
 
 # --------------------------------------------------------------------------------------------

@@ -9,12 +9,14 @@ it. Callbacks never raise into the kernel: bad input is reported in the widget's
 * :class:`HintPainter` — paint colour hints for a user-guided method (notebook 02)
 * :class:`DegradationExplorer` — a domain-specific method and its input's degradation (notebook 03)
 * :class:`ExemplarPicker` — pick a reference for a gray image (notebook 07)
+* :class:`DiversityExplorer` — N samples of a diverse method, sample again, walk the mixture (notebook 05)
 """
 
 from .degradation import DegradationExplorer
 from .exemplar_picker import ExemplarPicker
 from .hint_painter import HintPainter, benchmark_latency
 from .explorers import ChannelExplorer, TemperatureExplorer, png_bytes
+from .diversity_explorer import DiversityExplorer
 
-__all__ = ["ChannelExplorer", "TemperatureExplorer", "HintPainter", "ExemplarPicker", "DegradationExplorer", "benchmark_latency",
+__all__ = ["ChannelExplorer", "TemperatureExplorer", "HintPainter", "ExemplarPicker", "DegradationExplorer", "benchmark_latency", "DiversityExplorer",
            "png_bytes"]
