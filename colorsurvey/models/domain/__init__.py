@@ -22,9 +22,9 @@ holds what the four share; the stand-in inputs are in :mod:`colorsurvey.data.dom
 
 from .base import DOMAIN_SPECIFIC, DomainModel, ab_of_rgb
 from .nir import InfraredColorization, normalized_pyramid
+from .sar_gan import SARGAN, division_residual  # noqa: I001  (survey order: registration order is table order)
 from .radar_pol import RadarPolarimetric
 from .ref_sketch import SCFT, ReferenceSketch
-from .sar_gan import SARGAN, division_residual
 
 __all__ = [
            "DOMAIN_SPECIFIC",
