@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 import pickle
 
+import numpy as np
 import pytest
 import torch
 from hypothesis import given, settings
@@ -240,3 +241,28 @@ def test_text2colors_paper_counts():
     assert count_parameters(m.tpn) - count_parameters(m.tpn.embed) == 454_804
     assert count_parameters(m.tpn_discriminator) == 17_876
     assert count_parameters(m.pcn_discriminator) == 20_795_329
+
+
+# --------------------------------------------------------------------------------------
+# the text-and-palette widget, headless (the browser test drives the real page)
+# --------------------------------------------------------------------------------------
+
+def test_text_palette_widget_state():
+    from colorsurvey.widgets import TextPalette
+    from colorsurvey.widgets.text_palette import hex_to_rgb, rgb_to_hex
+
+    images = ColourWords(n=4, size=16)
+    tp = TextPalette(smoke("text2colors"), smoke("color-from-language"), images, index=0, caption="a red apple")
+    first = tp.render()
+    assert first["palette"].shape == (5, 3) and first["palette_result"].shape == (16, 16, 3)
+    assert first["language_result"].shape == (16, 16, 3) and tp.unknown == []
+    assert tp.set_caption("a turquoise zucchini") == "" and tp.unknown == ["turquoise", "zucchini"]
+    assert tp.set_swatch(0, "#00ff00") == "" and torch.allclose(tp.palette[0], torch.tensor([0.0, 1.0, 0.0]))
+    edited = tp.render()
+    assert not np.allclose(edited["palette_result"], first["palette_result"])     # the palette acts
+    assert "#rrggbb" in tp.set_swatch(1, "green") and "0..4" in tp.set_swatch(7, "#000000")
+    assert "type a sentence" in tp.set_caption("   ") and "does not exist" in tp.set_image(99)
+    assert "not an image" in tp.upload(b"not a png")
+    assert rgb_to_hex(hex_to_rgb("#1a2b3c")) == "#1a2b3c"
+    assert tp.strip().shape[0] == 16
+    tp.widget                                             # builds without a kernel

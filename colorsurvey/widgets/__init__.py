@@ -10,6 +10,7 @@ it. Callbacks never raise into the kernel: bad input is reported in the widget's
 * :class:`DegradationExplorer` — a domain-specific method and its input's degradation (notebook 03)
 * :class:`ExemplarPicker` — pick a reference for a gray image (notebook 07)
 * :class:`DiversityExplorer` — N samples of a diverse method, sample again, walk the mixture (notebook 05)
+* :class:`TextPalette` — type a sentence, edit its palette, see the colours follow (notebook 04)
 """
 
 from .degradation import DegradationExplorer
@@ -17,6 +18,8 @@ from .exemplar_picker import ExemplarPicker
 from .hint_painter import HintPainter, benchmark_latency
 from .explorers import ChannelExplorer, TemperatureExplorer, png_bytes
 from .diversity_explorer import DiversityExplorer
+from .text_palette import TextPalette
 
 __all__ = ["ChannelExplorer", "TemperatureExplorer", "HintPainter", "ExemplarPicker", "DegradationExplorer", "benchmark_latency", "DiversityExplorer",
+           "TextPalette",
            "png_bytes"]
