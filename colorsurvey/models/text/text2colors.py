@@ -1,4 +1,4 @@
-"""Coloring with Words (Text2Colors) — Bahng, Yoo, Cho, Park, Wu, Jang, Choo, ECCV 2018 (survey §2.4.2).
+"""Coloring with Words (Text2Colors) — Bahng, Yoo, Cho, Park, Wu, Ma, Choo, ECCV 2018 (survey §2.4.2).
 
 Two networks, mapped to the official code (``awesome-davian/Text2Colors``, commit 41283a3d):
 
@@ -248,7 +248,7 @@ class Text2Colors(TextConditionedModel):
     card = ModelCard(
         key="text2colors",
         title="Coloring with Words: Guiding Image Colorization Through Text-based Palette Generation",
-        authors="Bahng, Yoo, Cho, Park, Wu, Jang, Choo",
+        authors="Bahng, Yoo, Cho, Park, Wu, Ma, Choo",
         venue="ECCV",
         year=2018,
         section="2.4.2",
