@@ -9,3 +9,11 @@ interface, ``create(key, size)``), :mod:`~colorsurvey.losses`, :mod:`~colorsurve
 """
 
 __version__ = "0.1.0"
+
+
+def load(run, device=None, root=None):
+    """A trained run as a ready model in eval mode: ``colorsurvey.load("output/runs/unet-small-cpu-s0-...")``
+    (a run's folder, or its name in the run store). See :func:`colorsurvey.runs.load`."""
+    from .runs import load as _load
+
+    return _load(run, device=device, root=root)

@@ -46,7 +46,7 @@ from . import models
 from .train import (TrainResult, fit_statistics, load_checkpoint, pick_device, save_checkpoint,
                     seed_everything, train)
 
-__all__ = ["RunStore", "Run", "default_root", "code_fingerprint", "atomic_write_text", "RUNS_ENV", "RETRAIN_ENV"]
+__all__ = ["RunStore", "Run", "load", "find_run", "default_root", "code_fingerprint", "atomic_write_text", "RUNS_ENV", "RETRAIN_ENV"]
 
 RUNS_ENV = "COLORSURVEY_RUNS"
 RETRAIN_ENV = "COLORSURVEY_RETRAIN"
@@ -193,24 +193,40 @@ class RunStore:
         return wanted and str(path) not in self._retrained
 
     # -- train or load --------------------------------------------------------------------------
+    @staticmethod
+    def partial_path(path: Path) -> Path:
+        """Where the run that will be ``path`` is trained (and resumed from if interrupted)."""
+        return path.with_name(path.name + ".partial")
+
     def fit(self, key: str, train_set, *, profile, size: str | None = None, steps: int | None = None,
             batch_size: int | None = None, seed: int = 0, device=None, progress: bool = True,
-            references=None, train_if_missing: bool = True, **overrides) -> Run:
+            references=None, train_if_missing: bool = True, out: str | os.PathLike | None = None,
+            checkpoint_every: int = 500, resume: bool = True, sync_bn: bool = False, source: str | None = None,
+            **overrides) -> Run:
         """The run of ``key`` trained on ``train_set`` under ``profile`` (its size, steps and batch
         size unless given): loaded when the store has it, else trained and stored.
 
         Methods that take reference images get ``references``; methods with a category input
         (``num_classes``) get the number of categories of ``train_set``. Raises
-        FileNotFoundError when the run is missing and ``train_if_missing`` is False."""
+        FileNotFoundError when the run is missing and ``train_if_missing`` is False.
+
+        ``out``: the run's folder instead of its name in the store (ValueError when it holds
+        another run). Training goes on in ``<folder>.partial``, checkpointed every
+        ``checkpoint_every`` steps; ``resume`` continues an interrupted training from there, False
+        starts it afresh. Under torch.distributed every process trains its share and rank 0 alone
+        writes (:mod:`colorsurvey.distributed`); ``sync_bn``: SyncBatchNorm. ``source``: how the
+        training data was named (``synthetic``, ``ncd``, a folder), recorded in run.json."""
+        from .distributed import barrier, is_main, world
+
         size = size or profile.size
         steps = int(steps or profile.steps)
         batch_size = int(batch_size or profile.batch_size)
         device = pick_device(str(device) if device is not None else profile.device)
         spec = self.spec(key, train_set, profile=profile, size=size, seed=seed, steps=steps, batch_size=batch_size,
                          references=references, **overrides)
-        path = self.path(spec)
+        path = self.path(spec) if out is None else Path(out).expanduser().absolute()
         forced = self._forced(key, path)
-        found = None if forced else self.find(spec)
+        found = None if forced else (self.find(spec) if out is None else self._find_at(path, spec))
         if found is None and not train_if_missing:
             raise FileNotFoundError(f"no finished run of {key!r} (size {size}, seed {seed}) under {self.root}")
         model = models.create(key, size=size, seed=seed, references=references,
@@ -225,23 +241,44 @@ class RunStore:
             result.device = str(device)
             info = json.loads((found / "run.json").read_text())["info"]
             return Run(key, model.eval(), result, found, spec, False, info)
-        partial = path.with_name(path.name + ".partial")
-        if forced:
+        partial = self.partial_path(path)
+        if (forced or not resume) and is_main():
             shutil.rmtree(partial, ignore_errors=True)
+        barrier()
         if self.verbose and forced:
             print(f"retraining {key} ({RETRAIN_ENV} or retrain=True), into {path}", flush=True)
         result = train(model, train_set, steps=steps, batch_size=batch_size, device=device, seed=seed,
-                       checkpoint=partial, resume=True, progress=progress)
-        save_checkpoint(model, partial, result)
+                       checkpoint=partial, resume=True, progress=progress, checkpoint_every=checkpoint_every,
+                       sync_bn=sync_bn)
         info = {"steps": result.step, "seconds": result.seconds, "images_per_s": result.images_per_second,
-                "size": size, "device": str(device), "cpu_threads": torch.get_num_threads()}
-        card = model.card
-        atomic_write_text(partial / "run.json", json.dumps(
-            {"spec": spec, "info": info, "card": {"key": card.key, "title": card.title, "section": card.section,
-                                                  "taxonomy": card.taxonomy}}, indent=1, default=str))
-        self._commit(partial, path)
+                "size": size, "resolution": getattr(train_set, "size", None), "device": str(device),
+                "cpu_threads": torch.get_num_threads(), "processes": world()[1], "data_source": source}
+        if is_main():
+            save_checkpoint(model, partial, result)
+            card = model.card
+            atomic_write_text(partial / "run.json", json.dumps(
+                {"spec": spec, "info": info, "card": {"key": card.key, "title": card.title, "section": card.section,
+                                                      "taxonomy": card.taxonomy}}, indent=1, default=str))
+            self._commit(partial, path)
+        barrier()
         self._retrained.add(str(path))
         return Run(key, model.eval(), result, path, spec, True, info)
+
+    @staticmethod
+    def _find_at(path: Path, spec: dict) -> Path | None:
+        """``path`` when it holds the finished run with ``spec``, None when it holds no run;
+        ValueError when it holds another run (an ``out`` folder is never overwritten by another)."""
+        try:
+            stored = json.loads((path / "run.json").read_text())
+        except FileNotFoundError:
+            if path.exists() and any(path.iterdir()):
+                raise ValueError(f"{path} exists and is not a run folder: choose an empty or new folder for --out")
+            return None
+        if stored.get("spec") == json.loads(json.dumps(spec, default=str)):
+            return path
+        s = stored.get("spec", {})
+        raise ValueError(f"{path} holds another run ({s.get('method')}, size {s.get('size')}, seed {s.get('seed')}, "
+                         f"{s.get('steps')} steps): choose another folder for --out, or delete it to replace it")
 
     @staticmethod
     def _commit(partial: Path, path: Path) -> None:
@@ -281,3 +318,56 @@ class RunStore:
                                        indent=1, default=str))
         atomic_write_text(f, df.to_csv(index=False))
         return df
+
+
+# -- one call from a folder ----------------------------------------------------------------------
+
+def find_run(run: str | os.PathLike | Run, root: str | os.PathLike | None = None) -> tuple[Path, dict]:
+    """The folder and the ``run.json`` record of ``run``: a :class:`Run`, a run's folder, or the name
+    of a folder in the run store (``root``, default :func:`default_root`). Raises FileNotFoundError
+    naming what was looked for (and the fix) when there is no finished run there."""
+    if isinstance(run, Run):
+        run = run.path
+    p = Path(run).expanduser()
+    store = Path(root).expanduser() if root is not None else default_root()
+    candidates = [p] if p.is_absolute() or p.exists() else [p, store / p]
+    for c in candidates:
+        if (c / "run.json").exists():
+            try:
+                return c, json.loads((c / "run.json").read_text())
+            except json.JSONDecodeError as e:
+                raise ValueError(f"{c / 'run.json'} is not valid JSON ({e}): the run folder is damaged; "
+                                 "train it again") from None
+    for c in candidates:
+        partial = c.with_name(c.name + ".partial") if not c.name.endswith(".partial") else c
+        if partial.is_dir():
+            raise FileNotFoundError(f"{c} is an unfinished run (its training is in {partial}): finish it with "
+                                    "`colorsurvey train ... --resume` (the same command with --resume)")
+    where = " or ".join(str(c) for c in candidates)
+    raise FileNotFoundError(f"no trained run at {where} (a run folder holds run.json and model.safetensors): give "
+                            f"a run's folder, or the name of one under {store}")
+
+
+def load(run: str | os.PathLike | Run, device=None, root: str | os.PathLike | None = None) -> models.ColorizationModel:
+    """A trained run as a ready model, in eval mode on ``device`` (default: the best available),
+    whatever notebook or command made it: the method, size and overrides are read from the run's
+    ``run.json``, the weights from its checkpoint (:func:`colorsurvey.train.load_checkpoint`).
+
+    ``run``: a run's folder, its name in the run store (``root``), or a :class:`Run`. The returned
+    model has ``run_path`` and ``run_record`` (the parsed ``run.json``) attributes.
+
+    Exemplar-based methods come back without the training data's pool of references: give them
+    ``reference_rgb`` when colorizing. Raises FileNotFoundError (no run there) and ValueError
+    (a damaged run folder), each naming the folder and the fix."""
+    path, record = find_run(run, root)
+    spec = record.get("spec") or {}
+    key = spec.get("method")
+    if key is None:
+        raise ValueError(f"{path / 'run.json'} names no method (no spec.method): not a colorsurvey run")
+    overrides = {k: v for k, v in (spec.get("overrides") or {}).items() if k != "references"}
+    model = models.create(key, size=spec.get("size", "small"), seed=spec.get("seed"), **overrides)
+    dev = pick_device(str(device) if device is not None else None)
+    model.to(dev)
+    load_checkpoint(model, path, dev)
+    model.run_path, model.run_record = path, record
+    return model.eval()

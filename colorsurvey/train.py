@@ -28,7 +28,7 @@ from tqdm.auto import tqdm
 from .models.base import ColorizationModel
 
 __all__ = ["pick_device", "seed_everything", "train", "TrainResult", "save_checkpoint", "load_checkpoint",
-           "fit_statistics"]
+           "checkpoint_files", "fit_statistics"]
 
 
 def pick_device(prefer: str | None = None) -> torch.device:
@@ -83,33 +83,89 @@ def _to_device(batch: dict, device: torch.device, channels_last: bool) -> dict:
     return out
 
 
+_FILES = ("model.safetensors", "state.pt")
+
+
 def save_checkpoint(model: ColorizationModel, path: str | os.PathLike, result: TrainResult | None = None) -> Path:
-    """Write ``<path>/model.safetensors`` and ``<path>/state.pt`` atomically."""
+    """Write ``<path>/model.safetensors`` and ``<path>/state.pt`` so that an interruption at any
+    moment leaves a complete, matching pair to read.
+
+    Each file is written to a temporary name and moved into place with ``os.replace``; both carry
+    the same random token (safetensors metadata, a state entry). The pair being replaced is first
+    moved aside (``*.prev``) and removed only after the new pair is in place, so that
+    :func:`load_checkpoint`, which reads the newest pair whose tokens match, always finds one.
+    The state also holds the optimisers, the result so far and the random generators' states
+    (CPU and the current CUDA device), so a resumed run draws what the uninterrupted one would."""
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
-    tmp_model = path / "model.safetensors.tmp"
-    save_model(model, str(tmp_model))
+    token = os.urandom(8).hex()
+    tmp = {name: path / f"{name}.tmp" for name in _FILES}
+    save_model(model, str(tmp["model.safetensors"]), metadata={"checkpoint": token})
     state = {
         "optimizers": {k: o.state_dict() for k, o in (model._optimizers or {}).items()},
         "result": result.as_dict() if result is not None else None,
         "key": model.card.key,
         "size": model.size_name,
+        "checkpoint": token,
+        "rng": {"cpu": torch.get_rng_state(),
+                **({"cuda": torch.cuda.get_rng_state()} if torch.cuda.is_available() and torch.cuda.is_initialized()
+                   else {})},
     }
-    tmp_state = path / "state.pt.tmp"
-    torch.save(state, tmp_state)
-    os.replace(tmp_model, path / "model.safetensors")
-    os.replace(tmp_state, path / "state.pt")
+    torch.save(state, tmp["state.pt"])
+    for name in _FILES:                      # the old pair aside, then the new pair in
+        if (path / name).exists():
+            os.replace(path / name, path / f"{name}.prev")
+    for name in _FILES:
+        os.replace(tmp[name], path / name)
+    for name in _FILES:
+        (path / f"{name}.prev").unlink(missing_ok=True)
     return path
 
 
-def load_checkpoint(model: ColorizationModel, path: str | os.PathLike, device: torch.device | str = "cpu") -> TrainResult | None:
-    """Load weights (and optimiser state, if saved) into ``model``; returns the saved result."""
+def _token(f: Path, kind: str):
+    """The checkpoint token of a model or state file (None for files written before tokens)."""
+    if kind == "model":
+        from safetensors import safe_open
+
+        with safe_open(str(f), framework="pt") as fh:
+            return (fh.metadata() or {}).get("checkpoint")
+    return torch.load(f, map_location="cpu", weights_only=True).get("checkpoint")
+
+
+def checkpoint_files(path: str | os.PathLike) -> tuple[Path, Path | None] | None:
+    """The newest complete (model, state) pair under ``path``: the current files when their tokens
+    match, else the previous pair (a save interrupted between its renames); None when there is
+    no model file. The state is None for a model saved without one."""
     path = Path(path)
-    if not (path / "model.safetensors").exists():
+    models_ = [f for f in (path / "model.safetensors", path / "model.safetensors.prev") if f.exists()]
+    states = [f for f in (path / "state.pt", path / "state.pt.prev") if f.exists()]
+    if not models_:
+        return None
+    if not states:
+        return models_[0], None
+    tokens = {}
+    for m in models_:
+        for s in states:
+            tm = tokens.setdefault(m, _token(m, "model"))
+            ts = tokens.setdefault(s, _token(s, "state"))
+            if tm == ts:
+                return m, s
+    raise ValueError(f"the checkpoint at {path} is inconsistent (its model and state files belong to different "
+                     "saves): delete the folder to train afresh")
+
+
+def load_checkpoint(model: ColorizationModel, path: str | os.PathLike, device: torch.device | str = "cpu",
+                    restore_rng: bool = False) -> TrainResult | None:
+    """Load weights (and optimiser state, if saved) into ``model`` from the newest complete pair
+    (:func:`checkpoint_files`); returns the saved result. ``restore_rng``: also restore the random
+    generators' states saved with it (resuming a training)."""
+    path = Path(path)
+    found = checkpoint_files(path)
+    if found is None:
         raise FileNotFoundError(f"no checkpoint at {path} (expected model.safetensors there)")
-    load_model(model, str(path / "model.safetensors"), device=str(device))
-    state_file = path / "state.pt"
-    if not state_file.exists():
+    model_file, state_file = found
+    load_model(model, str(model_file), device=str(device))
+    if state_file is None:
         return None
     state = torch.load(state_file, map_location=device, weights_only=True)
     if state.get("key") not in (None, model.card.key):
@@ -117,6 +173,11 @@ def load_checkpoint(model: ColorizationModel, path: str | os.PathLike, device: t
     for name, sd in state.get("optimizers", {}).items():
         if name in model.optimizers:
             model.optimizers[name].load_state_dict(sd)
+    rng = state.get("rng") or {}
+    if restore_rng and "cpu" in rng:
+        torch.set_rng_state(rng["cpu"].cpu())
+        if "cuda" in rng and torch.cuda.is_available():
+            torch.cuda.set_rng_state(rng["cuda"].cpu())
     r = state.get("result")
     return TrainResult(**r) if r else None
 
@@ -140,6 +201,7 @@ def train(
     statistics_batches: int = 8,
     compile: bool = False,
     lr_schedule: str | None = "cosine",
+    sync_bn: bool = False,
 ) -> TrainResult:
     """Train ``model`` on ``data`` (a :class:`~colorsurvey.data.base.ColorDataset`).
 
@@ -148,7 +210,19 @@ def train(
 
     ``lr_schedule="cosine"`` (with a step budget) decays every optimiser's learning rate from
     its initial value to 5 % of it along a half cosine: short budgets end better converged.
+
+    ``checkpoint``: a folder; every ``checkpoint_every`` steps and at the end the model, the
+    optimisers, the result and the random generators are saved there (:func:`save_checkpoint`:
+    an interruption never leaves a half-written checkpoint to read); ``resume`` continues from
+    what is there, exactly as the uninterrupted run would have gone on.
+
+    Under ``torch.distributed`` (torchrun; :mod:`colorsurvey.distributed`) each process trains on
+    its share of every global batch of ``batch_size``, the gradients of every optimiser are
+    averaged over the processes, rank 0 alone writes checkpoints and shows progress;
+    ``sync_bn`` turns BatchNorm into SyncBatchNorm (CUDA only).
     """
+    from . import distributed as D
+
     if lr_schedule not in (None, "cosine"):
         raise ValueError(f"lr_schedule must be 'cosine' or None, not {lr_schedule!r}")
     if steps is None and seconds is None:
@@ -157,8 +231,11 @@ def train(
     on_cuda = device.type == "cuda"
     amp = on_cuda if amp is None else amp
     channels_last = on_cuda if channels_last is None else channels_last
+    rank, n_proc = D.world()
     seed_everything(seed)
     model.to(device)
+    if sync_bn and n_proc > 1:
+        D.convert_sync_batchnorm(model, device)
     if channels_last:
         model.to(memory_format=torch.channels_last)
     model.train()
@@ -168,11 +245,21 @@ def train(
         # before any checkpoint is loaded: saved statistics then overwrite these, and statistics a
         # method keeps out of its state dict (to match official weights) are measured afresh
         fit_statistics(model, data, batch_size, seed, device, statistics_batches)
-    if checkpoint is not None and resume and (Path(checkpoint) / "model.safetensors").exists():
-        result = load_checkpoint(model, checkpoint, device) or result
+    if checkpoint is not None and resume and checkpoint_files(checkpoint) is not None:
+        result = load_checkpoint(model, checkpoint, device, restore_rng=True) or result
         result.device = str(device)
+    sync = None
+    if n_proc > 1:
+        D.broadcast_state(model)                 # every rank starts from rank 0's weights and state
+        result = TrainResult(**D.broadcast_training_state(model, result.as_dict()))
+        torch.manual_seed(seed * 1_000_003 + 7_919 * rank + result.step)   # ranks draw apart (dropout, hints)
+        sync = D.GradientSync(model).attach()
+    progress = progress and rank == 0
+    writes = checkpoint is not None and rank == 0
 
     if not model.needs_fit():
+        if sync is not None:
+            sync.detach()
         return result
     step_fn = torch.compile(model.training_step) if compile else model.training_step
     autocast = (torch.autocast(device_type=device.type, dtype=torch.bfloat16) if amp
@@ -189,13 +276,16 @@ def train(
         while True:
             if steps is not None and step >= steps:
                 break
-            if seconds is not None and time.perf_counter() - t0 >= seconds:
+            if seconds is not None and D.agree(time.perf_counter() - t0 >= seconds):
                 break
-            batch = _to_device(data.random_batch(batch_size, step=step, seed=seed), device, channels_last)
+            idx = D.shard_indices(data.random_indices(batch_size, step=step, seed=seed))
+            batch = _to_device(data.batch(idx), device, channels_last)
             if lr_schedule == "cosine" and steps:
                 _set_lr_factor(model, 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * step / steps)))
             with autocast:
                 logs = step_fn(batch)
+            if sync is not None:
+                sync.check()
             pending.append(logs)
             step += 1
             result.images += batch_size
@@ -205,19 +295,22 @@ def train(
                 if result.history:
                     bar.set_postfix({k: f"{v[-1]:.4g}" for k, v in result.history.items()}, refresh=False)
             bar.update(1)
-            if checkpoint is not None and step % checkpoint_every == 0:
+            if writes and step % checkpoint_every == 0:
                 result.step = step
                 save_checkpoint(model, checkpoint, result)
     finally:
         bar.close()
+        if sync is not None:
+            sync.detach()
     if pending:
         _flush(pending, result, step)
     if on_cuda:
         torch.cuda.synchronize()
     result.seconds += time.perf_counter() - t0
     result.step = step
-    if checkpoint is not None and step > start_step:
+    if writes and step > start_step:
         save_checkpoint(model, checkpoint, result)
+    D.barrier()
     model.eval()
     return result
 
@@ -240,13 +333,14 @@ def _set_lr_factor(model: ColorizationModel, factor: float) -> None:
 
 def _flush(pending: list[dict], result: TrainResult, step: int) -> None:
     """Average the logged values of the last few steps (this is where the host syncs)."""
+    from .distributed import average_logs
+
     keys = {k for logs in pending for k in logs}
     if not keys:
         return
     result.steps.append(step)
-    for k in sorted(keys):
-        vals = [float(logs[k]) for logs in pending if k in logs]
-        v = sum(vals) / len(vals)
+    means = {k: sum(v) / len(v) for k in keys for v in [[float(logs[k]) for logs in pending if k in logs]]}
+    for k, v in sorted(average_logs(means).items()):
         if v != v:  # NaN
             raise FloatingPointError(f"loss {k!r} became NaN at step {step}")
         result.history.setdefault(k, []).append(v)

@@ -73,12 +73,16 @@ class ColorDataset:
         b = self.batch([i])
         return {k: (v[0] if isinstance(v, (torch.Tensor, list)) else v) for k, v in b.items()}
 
+    def random_indices(self, batch_size: int, step: int = 0, seed: int = 0) -> torch.Tensor:
+        """The indices (batch_size,) of :meth:`random_batch` for (seed, step), on the CPU: a
+        data-parallel rank takes its share of them (:mod:`colorsurvey.distributed`)."""
+        g = torch.Generator().manual_seed((int(seed) * 1_000_003 + int(step)) % (2 ** 63))
+        return torch.randint(0, len(self), (batch_size,), generator=g)
+
     def random_batch(self, batch_size: int, step: int = 0, seed: int = 0,
                      device: str | torch.device | None = None) -> dict:
         """A batch of random samples, fixed by (seed, step): training is repeatable and resumable."""
-        g = torch.Generator().manual_seed((int(seed) * 1_000_003 + int(step)) % (2 ** 63))
-        idx = torch.randint(0, len(self), (batch_size,), generator=g)
-        return self.batch(idx, device)
+        return self.batch(self.random_indices(batch_size, step, seed), device)
 
     def iterate(self, batch_size: int, device: str | torch.device | None = None,
                 limit: int | None = None) -> Iterator[dict]:
