@@ -7,6 +7,10 @@
     colorsurvey speed compute [--methods ...] [--size small]
     colorsurvey benchmark --profile P --data {synthetic,ncd,PATH} [--methods ...] [--seeds N]
     colorsurvey download ncd [--dest DIR]      colorsurvey download weights {eccv16,siggraph17,vgg19}
+    colorsurvey train --method KEY --data {synthetic,ncd,PATH} --profile P [--steps N] [--resume]
+    colorsurvey evaluate --run RUN|--pretrained KEY --data PATH|ncd [--categories ...] [--square S]
+    colorsurvey colorize INPUT... --run RUN|--method KEY --pretrained --out DIR [--hints F] [--reference IMG]
+    torchrun --nproc_per_node N -m colorsurvey train ...                 (data-parallel training)
 
 Errors are printed as one line (``colorsurvey: error: ...``) with exit status 1; ``--debug``
 (before the command) shows the full traceback instead.
@@ -153,6 +157,11 @@ def build_parser() -> argparse.ArgumentParser:
     from .data.download import add_arguments
 
     add_arguments(sub.add_parser("download", help="fetch a real data set or published weights"))
+
+    from .commands import colorize, evaluate, train
+
+    for command in (train, evaluate, colorize):
+        command.add_parser(sub)
     return p
 
 
