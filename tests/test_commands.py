@@ -218,8 +218,8 @@ def test_colorize_any_mode_and_orientation_keeping_size_and_lightness(tmp_path, 
     for name in ("deep/alpha.png", "deep/gray16.png"):
         a, b = load_image(src / name), load_image(res / name)
         assert a.shape == b.shape
-        La = rgb_to_lab(torch.from_numpy(a).permute(2, 0, 1)[None].float() / 255)[:, 0]
-        Lb = rgb_to_lab(torch.from_numpy(b).permute(2, 0, 1)[None].float() / 255)[:, 0]
+        La = rgb_to_lab(torch.tensor(a).permute(2, 0, 1)[None].float() / 255)[:, 0]
+        Lb = rgb_to_lab(torch.tensor(b).permute(2, 0, 1)[None].float() / 255)[:, 0]
         assert (La - Lb).abs().mean() < 1.0                             # the photo's own lightness
 
 
