@@ -20,7 +20,6 @@ from colorsurvey import train as T
 from colorsurvey.color import rgb_to_lab
 from colorsurvey.photos import compose, upsample_rows, work_shape
 
-from .conftest import TinyColors
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 REPO = Path(__file__).resolve().parent.parent
@@ -61,12 +60,15 @@ def photos(tmp_path_factory):
     return _folder(tmp_path_factory.mktemp("photos"))
 
 
-@pytest.fixture(scope="module")
-def unet_run(tmp_path_factory, photos):
-    out = tmp_path_factory.mktemp("runs") / "unet"
-    assert cli.main(["train", "--method", "unet", "--data", str(photos), "--profile", "smoke", "--steps", "3",
+def _train(out: Path, method: str, photos: Path, steps: int) -> Path:
+    assert cli.main(["train", "--method", method, "--data", str(photos), "--profile", "smoke", "--steps", str(steps),
                      "--batch-size", "4", "--out", str(out), "--quiet", "--device", "cpu"]) == 0
     return out
+
+
+@pytest.fixture(scope="module")
+def unet_run(tmp_path_factory, photos):
+    return _train(tmp_path_factory.mktemp("runs") / "unet", "unet", photos, 3)
 
 
 # -- checkpoints ------------------------------------------------------------------------------------
@@ -246,10 +248,7 @@ def test_colorize_bad_input_is_one_line_and_writes_nothing(tmp_path, unet_run, c
 
 @pytest.fixture(scope="module")
 def hint_run(tmp_path_factory, photos):
-    out = tmp_path_factory.mktemp("runs") / "rt"
-    assert cli.main(["train", "--method", "realtime-ug", "--data", str(photos), "--profile", "smoke", "--steps", "2",
-                     "--batch-size", "4", "--out", str(out), "--quiet", "--device", "cpu"]) == 0
-    return out
+    return _train(tmp_path_factory.mktemp("runs") / "rt", "realtime-ug", photos, 2)
 
 
 def test_colorize_with_hints(tmp_path, hint_run, capsys):
@@ -277,9 +276,7 @@ def test_colorize_with_hints(tmp_path, hint_run, capsys):
 
 
 def test_colorize_exemplar_needs_a_readable_reference(tmp_path, photos, capsys):
-    out = tmp_path / "ex"
-    assert cli.main(["train", "--method", "fast-exemplar", "--data", str(photos), "--profile", "smoke", "--steps",
-                     "1", "--batch-size", "4", "--out", str(out), "--quiet", "--device", "cpu"]) == 0
+    out = _train(tmp_path / "ex", "fast-exemplar", photos, 1)
     capsys.readouterr()
     img = tmp_path / "p.png"
     Image.fromarray(_photo(40, 50)).save(img)
