@@ -290,3 +290,23 @@ def test_colorize_exemplar_needs_a_readable_reference(tmp_path, photos, capsys):
                    capsys=capsys)
     assert rc == 0, res.err
     assert Image.open(tmp_path / "o" / "p.png").size == (50, 40)
+
+
+def test_colorize_text_and_samples_reach_the_methods_that_take_them(tmp_path, photos, capsys):
+    img = tmp_path / "p.png"
+    Image.fromarray(_photo(36, 44, white=False)).save(img)
+    text = _train(tmp_path / "t", "color-from-language", photos, 1)
+    outs = []
+    for i, caption in enumerate(("a red apple", "a blue plum")):
+        rc, res = _cli("colorize", img, "--run", text, "--text", caption, "--out", tmp_path / f"t{i}", "--quiet",
+                       capsys=capsys)
+        assert rc == 0, res.err
+        outs.append(np.asarray(Image.open(tmp_path / f"t{i}" / "p.png")).astype(int))
+    assert np.abs(outs[0] - outs[1]).max() > 0                          # the caption reaches the method
+    diverse = _train(tmp_path / "d", "cao-cgan", photos, 1)
+    rc, res = _cli("colorize", img, "--run", diverse, "--samples", "3", "--out", tmp_path / "s", "--quiet",
+                   capsys=capsys)
+    assert rc == 0, res.err
+    s = [np.asarray(Image.open(tmp_path / "s" / f"p_sample{k}.png")).astype(int) for k in range(3)]
+    assert np.abs(s[0] - s[1]).max() > 0 and np.abs(s[1] - s[2]).max() > 0
+    assert "takes no caption" in _bad(tmp_path, capsys, img, "--run", diverse, "--text", "red")
