@@ -105,7 +105,7 @@ def _baseline_models(args, record, resolution, device):
         if not Path(source).exists():
             raise FileNotFoundError(f"mean-ab's data {source} does not exist (any more): give --baseline-data "
                                     "synthetic|ncd|PATH, or --no-baselines")
-        train_set = open_dataset(source, split="all", size=resolution)
+        train_set = open_dataset(source, split="all", size=resolution, progress=False if args.quiet else None)
     gray, mean = models.create("gray").to(device), models.create("mean-ab").to(device)
     fit_statistics(mean, train_set, 16, 0, device)
     return {"gray": gray, "mean-ab": mean}, source
