@@ -93,6 +93,62 @@ class Chapter:
         self.runs[key] = mrun
         return mrun
 
+    def try_your_photo(self, keys, photo=None, work_size: int | None = None, save: str | None = None, **conditions):
+        """"Try it on your own photo": colourise one photo with each trained method of ``keys``
+        (trained or loaded through :meth:`fit`), at the photo's full resolution (ab predicted at
+        ``work_size``, default twice the profile's resolution; :func:`colorsurvey.photos.colorize_photo`,
+        the code behind ``colorsurvey colorize``), and show the gray input beside each result.
+
+        ``photo``: a path to any image file, an uploaded file's bytes, or None — then the
+        environment variable ``COLORSURVEY_PHOTO``, else a rendered test image (so the cell runs
+        anywhere). Conditions a method needs (hints, a reference, a caption, a seed...) are
+        simulated from the photo itself, as in evaluation, unless given as keyword arguments (text-based
+        methods read ``caption="a red apple"``; without one, "a photo").
+        Returns {label: uint8 (H, W, 3)}. Raises :class:`colorsurvey.data.real.ImageReadError`
+        for an unreadable file, naming it.
+        """
+        import io
+        import os
+
+        import matplotlib.pyplot as plt
+        import numpy as np
+        from PIL import Image
+
+        from .data.real import load_image
+        from .photos import colorize_photo, photo_batch, resize, work_shape
+
+        keys = [keys] if isinstance(keys, str) else list(keys)
+        photo = photo if photo is not None else os.environ.get("COLORSURVEY_PHOTO") or None
+        if photo is None:
+            rgb8 = (self.test.batch([0])["rgb"][0].permute(1, 2, 0).clamp(0, 1) * 255).round().byte().numpy()
+            source = "a rendered test image (set COLORSURVEY_PHOTO or pass photo=... for your own)"
+        elif isinstance(photo, (bytes, bytearray)):
+            with Image.open(io.BytesIO(photo)) as im:
+                rgb8 = np.asarray(im.convert("RGB"))
+            source = "the uploaded photo"
+        else:
+            rgb8, source = load_image(photo), str(photo)
+        work = work_size or 2 * self.profile.resolution
+        small = resize(rgb8, work_shape(*rgb8.shape[:2], work))
+        gray = np.repeat(np.asarray(Image.fromarray(rgb8).convert("L"))[..., None], 3, axis=2)
+        out = {"gray input": gray}
+        for key in keys:
+            model = (self.runs[key].model if key in self.runs else self.fit(key, evaluate_after=False).model).eval()
+            caption = conditions.get("caption") or "a photo"   # text-based methods: describe it with caption="..."
+            cond = dict(conditions) or model.conditions_from_batch(photo_batch(small, device=self.device, caption=caption))
+            out[key] = colorize_photo(model, rgb8, work_size=work, conditions=cond)
+        fig, axes = plt.subplots(1, len(out), figsize=(3.2 * len(out), 3.4), squeeze=False)
+        for ax, (label, img) in zip(axes[0], out.items()):
+            ax.imshow(img)
+            ax.set_title(label, fontsize=9)
+            ax.axis("off")
+        fig.suptitle(f"{source}: {rgb8.shape[1]}x{rgb8.shape[0]} px, ab predicted at {work} px", fontsize=9)
+        fig.tight_layout()
+        if save:
+            fig.savefig(self.path(save), dpi=110)
+        plt.show()
+        return out
+
     def test_batch(self, n: int = 8, start: int = 0) -> dict:
         """``n`` test images spread over the categories (index i, i + step, ...)."""
         step = max(1, len(self.test) // n)
