@@ -126,8 +126,11 @@ def test_cli_errors_are_one_line_unless_debug(tmp_path, capsys, network_cut):
     assert url in err and str(dest) in err and "--debug" in err and "Traceback" not in err
     with pytest.raises(dl.OfflineError):                        # --debug: the exception, traceback and all
         cli.main(["--debug", "download", "url", url, str(dest), "--quiet"])
-    assert cli.main(["list", "--taxonomy", "nope"]) == 1
-    assert capsys.readouterr().err.startswith("colorsurvey: error: no methods registered for taxonomy 'nope'")
+    with pytest.raises(SystemExit) as bad:                      # a usage error: argparse's one line, status 2
+        cli.main(["list", "--taxonomy", "nope"])
+    assert bad.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert "invalid choice: 'nope'" in err[-1] and "'user-guided'" in err[-1] and "Traceback" not in "".join(err)
 
 
 def test_cli_process_prints_one_line_and_exits_non_zero(tmp_path):

@@ -266,7 +266,7 @@ class Text2Colors(TextConditionedModel):
             "them one after the other: the same result for the same number of steps each)"),
         notes="Teaching demo: one image, two texts, two palettes, two colourings; or hand-edited palettes.",
         survey_recipe=(
-            "§2.4 (Text2Color): TPN's generator and discriminator trained on the PAT data set for 500 epochs, "
+            "§2.4.2 (Text2Color; the heading is lost in our copy of the survey): TPN's generator and discriminator trained on the PAT data set for 500 epochs, "
             "then on the ground-truth images for 100 epochs; Adam, learning rate 0.0002 for all networks. "
             "Official code: Adam lr 5e-4, weight decay 5e-5, batch 32; PCN on CUB-200 birds / ImageNet at "
             "256 x 256"),
