@@ -9,6 +9,8 @@ profile's budget (or load the run from the run store), evaluate on the test spli
 * a compute table: parameters, GFLOPs at 256x256, training img/s, inference ms;
 * the official weights' rows (ECCV16, SIGGRAPH17) where the weights can be had, and the reason
   where they cannot;
+* the survey's own published NCD numbers beside ours (``survey_vs_ours.csv``,
+  :mod:`colorsurvey.survey_table`);
 * an extra split of rendered scenes with several small objects, for the survey's closing
   remark that models do worse on complex scenes.
 
@@ -246,10 +248,29 @@ class Benchmark:
             atomic_write_text(tdir / "compute.html", result.compute.to_html(float_format=lambda v: f"{v:.3f}"))
         if result.complex_metrics:
             atomic_write_text(tdir / "complex_scenes.csv", self.complex_comparison(result).to_csv())
+        atomic_write_text(tdir / "survey_vs_ours.csv", self.survey_comparison(result).to_csv())
         atomic_write_text(tdir / "conclusions.json", json.dumps(self.conclusions(result), indent=1))
         atomic_write_text(tdir / "official.json", json.dumps(result.official, indent=1))
         paths["dataset_level"] = tdir / "dataset_level.csv"
         return paths
+
+    def survey_comparison(self, result: BenchmarkResult) -> pd.DataFrame:
+        """The survey's published NCD table beside this run (:func:`colorsurvey.survey_table.beside_ours`):
+        for each of its six methods, the official weights' row where they were loaded (a
+        reproduction when the data is real NCD: the difference is given), else our re-implementation."""
+        from .survey_table import SURVEY_METHODS, beside_ours, read_survey_table
+
+        P, ours = self.profile, {}
+        for method, key in SURVEY_METHODS.items():
+            label = OFFICIAL_WEIGHTS.get(key)
+            if label and result.official.get(label) == "ok" and result.metrics.get(label):
+                ours[method] = (pd.concat(result.metrics[label], ignore_index=True),
+                                f"ours: {label} on {self.data}", self.data == "ncd")
+            elif result.metrics.get(key):
+                ours[method] = (pd.concat(result.metrics[key], ignore_index=True),
+                                f"ours: re-implementation, size {self.size_for(key)!r}, {P.name} profile "
+                                f"({P.steps} steps), data {self.data}", False)
+        return beside_ours(read_survey_table(), ours)
 
     def conclusions(self, result: BenchmarkResult) -> list[dict]:
         """The survey's two closing remarks judged on ``result`` (:func:`survey_conclusions`)."""

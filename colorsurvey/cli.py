@@ -91,6 +91,10 @@ def _cmd_benchmark(args) -> int:
         print(result.dataset_table().round(3).to_string())
     for label, status in result.official.items():
         print(f"{label}: {status}")
+    survey = bench.survey_comparison(result).xs("Dataset-level", level="category")
+    print("the survey's NCD table (official weights, real NCD) beside ours, dataset level (unweighted category mean):")
+    with pd.option_context("display.width", 200, "display.max_columns", 30, "display.max_colwidth", 90):
+        print(survey.drop(columns=["theirs"]).round(3).to_string())
     verdicts = bench.conclusions(result)
     for c in verdicts:
         print(f"survey remark {c['remark']}: {c['verdict']} ({c['evidence']})")
