@@ -78,7 +78,7 @@ class ColorCapsNet(ColorizationModel):
 
     card = ModelCard(
         key="colorcapsnet",
-        title="ColorCapsNet: Image Colorization with Capsule Networks",
+        title="Image Colorization by Capsule Networks (ColorCapsNet)",
         authors="Gokhan Ozbulak",
         venue="CVPR Workshops (NTIRE)", year=2019, section="2.6.4", taxonomy="multi-path",
         conditions=(),

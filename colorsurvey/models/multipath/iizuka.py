@@ -64,9 +64,8 @@ class LetThereBeColor(ColorizationModel):
         survey_recipe="§2.6.1: 256x256 input, output upsampled to the input size; ADADELTA (learning rate chosen "
                       "automatically); Torch. The survey names no data set or iterations (the paper: Places, "
                       "batch 128)",
-        notes="Survey slip (§2.6.1): it says the network 'is optimized using SGD' with ADADELTA choosing the "
-              "learning rate; the paper trains with ADADELTA alone. The colorization network has 5 "
-              "convolutions (4 + the output) and 3 upsamplings in Table 1, the survey counts 4 and 2.",
+        notes="The survey counts four convolutions and two upsamplings in the colorization network; Table 1 "
+              "adds the output convolution (2 channels, sigmoid) and a last upsampling to the input size.",
         substitutions=(
             "Convolutions carry BatchNorm and no bias (the shared ConvBlock), the paper's have both: "
             "4,448 fewer parameters at 'paper' (0.010 %). The classifier predicts the data's categories "

@@ -46,7 +46,9 @@ class MultipleHypothesis(BinnedColorModel):
         survey_recipe="§2.6.6: softmax loss. CIFAR-100 model: 31 blocks of 64-256 channels, 40k iterations, lr "
                       "0.001 dropped x0.1 after 10k and 20k. ImageNet model: 21 blocks of 32-1024 channels, "
                       "120k iterations, lr 0.0005 dropped by a factor of 5 after 40k and 80k",
-        notes="No official code: the stage layout of the 21 blocks, K, the heads and the bins are ours.",
+        notes="Survey slip (§2.6.6): it names the authors 'Mohammad & Lorenzo', their given names; they are "
+              "Baig and Torresani (its reference [78]). No official code: the stage layout of the 21 blocks, K, "
+              "the heads and the bins are ours.",
         substitutions=(
             "'paper': the ImageNet trunk as 21 residual blocks in six stages (32, 64, 128, 256, 512, 1024 "
             "channels; 3, 3, 4, 4, 4, 3 blocks), K = 4 heads. 'small': 7 blocks of 16-128, K = 4; 'smoke': 3 "
