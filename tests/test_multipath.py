@@ -6,6 +6,7 @@ tiny fixed batch" are covered for every method by tests/test_contract.py.)"""
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -298,3 +299,18 @@ def test_ours_beside_theirs_aggregated_the_survey_way():
     assert row["PSNR ours - survey"] == pytest.approx(25.0 - printed)
     assert pd.isna(side.loc[("larsson2016", DATASET_LEVEL), "PSNR ours - survey"])   # not a reproduction
     assert side.loc[("colorcapsnet2019", DATASET_LEVEL), "ours"] == "not run"
+
+
+def test_path_explorer_renders_each_path(tiny):
+    from colorsurvey.widgets import PathExplorer
+
+    ms = {k: build(k) for k in ("iizuka", "pixcolor", "multi-hypothesis", "larsson")}
+    ex = PathExplorer(ms, tiny, index=0, zoom=1)
+    own = ex.results()
+    assert list(own) == ["gray", *ms, "ground truth"] and own["gray"].shape == (32, 32, 3)
+    ex.seed = 1
+    assert not np.array_equal(ex.results()["pixcolor"], own["pixcolor"])
+    ex.global_index = -1
+    assert ex.render().shape == (32, 6 * 32 + 5 * 4, 3)
+    with pytest.raises(ValueError, match="at least one"):
+        PathExplorer({}, tiny)

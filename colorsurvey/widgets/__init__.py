@@ -11,6 +11,7 @@ it. Callbacks never raise into the kernel: bad input is reported in the widget's
 * :class:`ExemplarPicker` — pick a reference for a gray image (notebook 07)
 * :class:`DiversityExplorer` — N samples of a diverse method, sample again, walk the mixture (notebook 05)
 * :class:`TextPalette` — type a sentence, edit its palette, see the colours follow (notebook 04)
+* :class:`PathExplorer` — switch the paths of the multi-path methods (notebook 06)
 """
 
 from .degradation import DegradationExplorer
@@ -19,7 +20,8 @@ from .hint_painter import HintPainter, benchmark_latency
 from .explorers import ChannelExplorer, TemperatureExplorer, png_bytes
 from .diversity_explorer import DiversityExplorer
 from .text_palette import TextPalette
+from .path_explorer import PathExplorer
 
 __all__ = ["ChannelExplorer", "TemperatureExplorer", "HintPainter", "ExemplarPicker", "DegradationExplorer", "benchmark_latency", "DiversityExplorer",
-           "TextPalette",
+           "TextPalette", "PathExplorer",
            "png_bytes"]
