@@ -165,3 +165,23 @@ def test_survey_conclusions_follow_the_numbers():
     # too few learned methods: say so
     ds, compute, _ = _tables({**base, "a": 25.0}, {"gray": 0, "mean-ab": 0, "a": 10}, {}, {})
     assert survey_conclusions(ds, compute, None)[0]["verdict"] == "cannot tell"
+
+
+def test_the_survey_table_beside_ours_labels_reproductions(tmp_path):
+    """The survey's NCD numbers beside ours: our re-implementation is labelled with its profile and data and never
+    subtracted; the official weights on real NCD are a reproduction, with the difference."""
+    from colorsurvey.benchmark import OFFICIAL_WEIGHTS, BenchmarkResult
+
+    b = _bench(tmp_path, ["gray"])
+    frame = pd.DataFrame({"category": ["Apple", "Banana"], "psnr": [20.0, 22.0], "ssim": 0.8, "pcqi": 0.9, "uiqm": 1.0})
+    label = OFFICIAL_WEIGHTS["colorful"]
+    r = BenchmarkResult(metrics={"iizuka": [frame], label: [frame]}, official={label: "ok"})
+    side = b.survey_comparison(r)
+    assert side.shape[0] == 6 * 21
+    iz, eccv = side.loc[("iizuka2016", "Dataset-level")], side.loc[("zhang2016_eccv16", "Dataset-level")]
+    assert "re-implementation" in iz["ours"] and "tiny" in iz["ours"] and iz["PSNR ours"] == 21.0
+    assert label in eccv["ours"] and pd.isna(eccv["PSNR ours - survey"])      # official weights, but not on NCD
+    b.data = "ncd"
+    eccv = b.survey_comparison(r).loc[("zhang2016_eccv16", "Dataset-level")]
+    assert eccv["PSNR ours - survey"] == pytest.approx(21.0 - eccv["PSNR survey"])
+    assert pd.isna(b.survey_comparison(r).loc[("iizuka2016", "Dataset-level"), "PSNR ours - survey"])
