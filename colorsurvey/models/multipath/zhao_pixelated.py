@@ -114,16 +114,8 @@ class ZhaoPixelated(SegmentationMixin, BinnedColorModel):
         return {"embedding": self.embedding_head(e), "generator": self.generator(torch.cat([e, s_up], 1)),
                 "segmentation": seg}
 
-    def segment(self, L: torch.Tensor) -> torch.Tensor:
-        """Per-pixel classes (B, H, W) long: 0 background, 1 + category (eval mode, no graph)."""
-        with torch.no_grad():
-            was = self.training
-            self.eval()
-            try:
-                H, W = L.shape[-2:]
-                return self(self.pad_to_multiple(L, 8)[0])["segmentation"][..., :H, :W].argmax(1)
-            finally:
-                self.train(was)
+    def segmentation_logits(self, Lp: torch.Tensor) -> torch.Tensor:
+        return self(Lp)["segmentation"]
 
     def colorize(self, L: torch.Tensor, T: float | None = None, branch: str = "generator", **_) -> torch.Tensor:
         """ab (B, 2, H, W) from the ``branch`` "generator" (the method's output) or "embedding" (the

@@ -43,6 +43,23 @@ class SegmentationMixin:
             w[present] = freq[present].median() / freq[present]
             self.seg_weights.copy_(w.float().to(self.seg_weights.device))
 
+    def segmentation_logits(self, Lp: torch.Tensor) -> torch.Tensor:  # pragma: no cover
+        """Segmentation logits (B, S, H, W) for L padded to a multiple of 8 (each method's own)."""
+        raise NotImplementedError
+
+    def segment(self, L: torch.Tensor) -> torch.Tensor:
+        """Per-pixel classes (B, H, W) long: 0 background, 1 + category (eval mode, no graph; the
+        train/eval flags are restored)."""
+        modes = [(m, m.training) for m in self.modules()]
+        try:
+            self.eval()
+            with torch.no_grad():
+                H, W = L.shape[-2:]
+                return self.segmentation_logits(self.pad_to_multiple(L, 8)[0])[..., :H, :W].argmax(1)
+        finally:
+            for m, mode in modes:
+                m.training = mode
+
     def seg_loss(self, logits: torch.Tensor, batch: dict) -> torch.Tensor:
         """Weighted cross-entropy of segmentation logits (B, S, h, w) against the batch's classes."""
         t = segmentation_target(batch, tuple(logits.shape[-2:])).clamp(max=self.seg_classes - 1)
@@ -123,16 +140,8 @@ class ZhaoSemantic(SegmentationMixin, BinnedColorModel):
                                        if o.shape[-2:] != size else o for o in outs], 1))
         return self.color_branch(f), seg
 
-    def segment(self, L: torch.Tensor) -> torch.Tensor:
-        """Per-pixel classes (B, H, W) long: 0 background, 1 + category (eval mode, no graph)."""
-        with torch.no_grad():
-            was = self.training
-            self.eval()
-            try:
-                H, W = L.shape[-2:]
-                return self(self.pad_to_multiple(L, 8)[0])[1][..., :H, :W].argmax(1)
-            finally:
-                self.train(was)
+    def segmentation_logits(self, Lp: torch.Tensor) -> torch.Tensor:
+        return self(Lp)[1]
 
     def colorize(self, L: torch.Tensor, T: float | None = None, upsampling: str = "joint-bilateral", **_) -> torch.Tensor:
         """ab (B, 2, H, W): annealed mean at 1/4 resolution, then ``upsampling`` "joint-bilateral"
