@@ -314,3 +314,14 @@ def test_path_explorer_renders_each_path(tiny):
     assert ex.render().shape == (32, 6 * 32 + 5 * 4, 3)
     with pytest.raises(ValueError, match="at least one"):
         PathExplorer({}, tiny)
+
+
+def test_pixelcnn_window_gives_the_full_network_logits():
+    m = build("pixcolor", "small").eval()
+    n, Q = m.lowres, m.num_bins
+    x = torch.rand(2, Q, n, n)
+    h = torch.randn(2, m.pixelcnn.gated[0].cond.in_channels, n, n)
+    with torch.no_grad():
+        full = m.pixelcnn(x, h)
+        for i, j in [(0, 0), (n - 1, 0), (n // 2, n // 2), (n - 1, n - 1), (3, n - 2)]:
+            torch.testing.assert_close(m.pixelcnn.logits_at(x, h, i, j), full[:, :, i, j], rtol=1e-5, atol=1e-5)
