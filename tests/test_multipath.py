@@ -325,3 +325,16 @@ def test_pixelcnn_window_gives_the_full_network_logits():
         full = m.pixelcnn(x, h)
         for i, j in [(0, 0), (n - 1, 0), (n // 2, n // 2), (n - 1, n - 1), (3, n - 2)]:
             torch.testing.assert_close(m.pixelcnn.logits_at(x, h, i, j), full[:, :, i, j], rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("key", MP.MULTI_PATH)
+def test_trains_and_colorizes_under_bf16_autocast(key, tiny):
+    """The training loop runs steps under bfloat16 autocast on a GPU; the same on the CPU here."""
+    m = build(key)
+    b = tiny.batch(range(4))
+    m.fit_statistics([b])
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        logs = m.train().training_step(b)
+        ab = m.colorize(b["L"])
+    assert all(torch.isfinite(torch.as_tensor(v)) for v in logs.values())
+    assert ab.dtype == torch.float32 and torch.isfinite(ab).all()

@@ -164,11 +164,12 @@ class LetThereBeColor(ColorizationModel):
         H, W = L.shape[-2:]
         vec, h = self.global_features(Lp)
         s = self(Lp, vec)[..., :H, :W]
+        z = self.classifier(h) if "label" in batch else None
         with fp32(L.device):
             mse = F.mse_loss(s.float(), (ab.float() / AB_RANGE + 1.0) / 2.0)
             loss, out = mse, {}
-            if "label" in batch:
-                ce = F.cross_entropy(self.classifier(h).float(), batch["label"])
+            if z is not None:
+                ce = F.cross_entropy(z.float(), batch["label"])
                 loss = mse + self.alpha * ce
                 out["cls_loss"] = ce.detach()
         self.step(loss)
