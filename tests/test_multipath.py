@@ -25,7 +25,7 @@ def build(key, size="smoke", **kw):
 
 
 def test_registered_with_full_cards():
-    assert sorted(models.list_models("multi-path")) == sorted(MP.MULTI_PATH)
+    assert models.list_models("multi-path") == list(MP.MULTI_PATH)     # the survey's order
     for key in MP.MULTI_PATH:
         cls = models.get_class(key)
         assert {"paper", "small", "smoke"} <= set(cls.sizes)
@@ -89,6 +89,10 @@ def test_pixcolor_samples_differ_by_seed_and_repeat_with_it(tiny):
     L = tiny.batch([0, 1])["L"]
     a, b, a2 = m.colorize(L, seed=0), m.colorize(L, seed=1), m.colorize(L, seed=0)
     assert torch.equal(a, a2) and not torch.equal(a, b)
+    many = m.sample(L, 3, seed=0)
+    assert many.shape == (2, 3, 2, *L.shape[-2:]) and torch.equal(many[:, 0], a) and torch.equal(many[:, 1], b)
+    with pytest.raises(ValueError, match="at least 1"):
+        m.sample(L, 0)
     greedy = m.explain(L, temperature=0)
     assert greedy["low_res_ab"].shape == (2, 2, m.lowres, m.lowres)
 

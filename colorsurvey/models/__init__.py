@@ -17,8 +17,8 @@ from . import user_guided  # noqa: E402,F401  (§2.2: scribbler, realtime-ug(-gl
 from . import domain  # noqa: E402,F401  (§2.3: nir, sar-gan, radar-pol, ref-sketch)
 from . import text  # noqa: E402,F401  (§2.4: color-from-language, text2colors)
 from . import diverse  # noqa: E402,F401  (§2.5: cao-cgan, tandem, icgan, divcolor, chromagan, memopainter)
-from . import exemplar  # noqa: E402,F401  (§2.7: deep-exemplar, fast-exemplar, instance-aware)
 from . import multipath  # noqa: E402,F401  (§2.6: iizuka, larsson, pixcolor, colorcapsnet, zhao-*, multi-hypothesis)
+from . import exemplar  # noqa: E402,F401  (§2.7: deep-exemplar, fast-exemplar, instance-aware)
 
 __all__ = ["ColorizationModel", "ModelCard", "count_parameters", "inference_parameters", "accepts", "cards", "create", "get_class",
            "list_models", "register"]

@@ -19,7 +19,7 @@ features, colour and semantics, several hypotheses. One file per method:
   (``zhao-semantic``).
 
 :mod:`.base` holds what they share: ab bins with rebalancing, the segmentation target and mean
-IoU, the best-of-K loss, the gated residual block.
+IoU, the best-of-K loss, the gated residual block, the segmentation half of the Zhao methods.
 """
 
 from .base import MULTI_PATH, BinnedColorModel, GatedResidualBlock, ab_bins, best_of_k, mean_iou, segmentation_target
@@ -29,7 +29,7 @@ from .pixcolor import ConditionalPixelCNN, MaskedConv2d, PixColor
 from .colorcapsnet import ColorCapsNet, dynamic_routing, squash
 from .zhao_pixelated import ASPP, ZhaoPixelated
 from .multi_hypothesis import MultipleHypothesis
-from .zhao_semantic import ZhaoSemantic
+from .zhao_semantic import ZhaoSemantic  # registered in the survey's order (§2.6.1 ... §2.6.7)
 
 __all__ = [
     "MULTI_PATH", "BinnedColorModel", "GatedResidualBlock", "ab_bins", "best_of_k", "mean_iou", "segmentation_target",

@@ -3,6 +3,8 @@ PixelCNN samples a low-resolution chroma image, a refinement network brings it t
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -103,8 +105,11 @@ class PixColor(BinnedColorModel):
 
     ``colorize(L, seed=0, temperature=1.0)``: one sample; vary ``seed`` for others (the global
     RNG is never touched, so the same seed gives the same sample). ``temperature`` 0: the most
-    likely bin at each step (greedy).
+    likely bin at each step (greedy). ``sample(L, n, seed)``: n of them, (B, n, 2, H, W).
     """
+
+    #: N of the best-of-N evaluation (:func:`colorsurvey.evaluate.evaluate` reads it), as the diverse class
+    eval_samples: ClassVar[int] = 8
 
     card = ModelCard(
         key="pixcolor",
@@ -179,7 +184,7 @@ class PixColor(BinnedColorModel):
         return self.refine_out(self.refine_up(x)).float() * AB_NORM
 
     @torch.no_grad()
-    def sample(self, L: torch.Tensor, seed: int = 0, temperature: float = 1.0) -> torch.Tensor:
+    def sample_bins(self, L: torch.Tensor, seed: int = 0, temperature: float = 1.0) -> torch.Tensor:
         """Low-resolution bins (B, lowres, lowres), sampled in raster order (one PixelCNN pass
         per pixel) with a generator seeded by ``seed``; ``temperature`` 0: argmax."""
         h = self.condition(L)
@@ -202,14 +207,23 @@ class PixColor(BinnedColorModel):
     def colorize(self, L: torch.Tensor, seed: int = 0, temperature: float = 1.0, **_) -> torch.Tensor:
         """One sampled colorization, ab (B, 2, H, W); the sample is fixed by ``seed``."""
         H, W = L.shape[-2:]
-        ab_low = self.bins[self.sample(L, seed, temperature)].permute(0, 3, 1, 2)
+        ab_low = self.bins[self.sample_bins(L, seed, temperature)].permute(0, 3, 1, 2)
         Lp, _ = self.pad_to_multiple(L, 4)
         return self.refine(Lp, ab_low)[..., :H, :W].contiguous()
+
+    def sample(self, L: torch.Tensor, n: int = 8, seed: int = 0, **conditions) -> torch.Tensor:
+        """``n`` colourings of each image, ``colorize(L, seed=seed + j)`` for j < n, stacked to
+        (B, n, 2, H, W) ab in Lab units (the best-of-N and diversity columns of
+        :func:`colorsurvey.evaluate.evaluate`, as for the diverse methods). ValueError for n < 1."""
+        if int(n) < 1:
+            raise ValueError(f"n: the number of samples must be at least 1; got {n}")
+        conditions.pop("seed", None)
+        return torch.stack([self.colorize(L, seed=int(seed) + j, **conditions) for j in range(int(n))], 1)
 
     def explain(self, L: torch.Tensor, seed: int = 0, temperature: float = 1.0, **_) -> dict:
         """{"low_res_ab": the sampled chroma (B, 2, lowres, lowres), "ab": the refined (B, 2, H, W)}."""
         H, W = L.shape[-2:]
-        ab_low = self.bins[self.sample(L, seed, temperature)].permute(0, 3, 1, 2)
+        ab_low = self.bins[self.sample_bins(L, seed, temperature)].permute(0, 3, 1, 2)
         Lp, _ = self.pad_to_multiple(L, 4)
         return {"low_res_ab": ab_low.float(), "ab": self.refine(Lp, ab_low)[..., :H, :W].contiguous()}
 

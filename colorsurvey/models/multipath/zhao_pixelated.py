@@ -11,8 +11,7 @@ import torch.nn.functional as F
 from ..base import ModelCard
 from ..layers import ConvBlock, fp32, norm_L
 from ..registry import register
-from .base import BinnedColorModel, GatedResidualBlock
-from .zhao_semantic import SegmentationMixin
+from .base import BinnedColorModel, GatedResidualBlock, SegmentationMixin
 
 __all__ = ["ZhaoPixelated", "ASPP"]
 

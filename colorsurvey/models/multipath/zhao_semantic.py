@@ -11,59 +11,9 @@ from ...postprocess import joint_bilateral_filter
 from ..base import ModelCard
 from ..layers import ConvBlock, fp32, norm_L
 from ..registry import register
-from .base import BinnedColorModel, segmentation_target
+from .base import BinnedColorModel, SegmentationMixin
 
-__all__ = ["ZhaoSemantic", "SegmentationMixin"]
-
-
-class SegmentationMixin:
-    """The segmentation half shared by the two Zhao et al. methods: class weights measured on
-    the training masks (median-frequency balancing, Eigen & Fergus 2015), the weighted
-    cross-entropy, and ``segment`` (per-pixel classes, 0 = background, 1 + category)."""
-
-    seg_classes: int
-
-    def _init_segmentation(self, num_classes: int) -> None:
-        self.seg_classes = num_classes + 1
-        self.register_buffer("seg_weights", torch.ones(self.seg_classes), persistent=False)
-
-    @torch.no_grad()
-    def fit_statistics(self, batches) -> None:
-        batches = list(batches)
-        super().fit_statistics(batches)
-        counts = torch.zeros(self.seg_classes, dtype=torch.float64)
-        for b in batches:
-            if "mask" in b and "label" in b:
-                t = segmentation_target(b).flatten().cpu().clamp(max=self.seg_classes - 1)
-                counts += torch.bincount(t, minlength=self.seg_classes).double()
-        if counts.sum() > 0:
-            freq = counts / counts.sum()
-            present = freq > 0
-            w = torch.ones_like(freq)
-            w[present] = freq[present].median() / freq[present]
-            self.seg_weights.copy_(w.float().to(self.seg_weights.device))
-
-    def segmentation_logits(self, Lp: torch.Tensor) -> torch.Tensor:  # pragma: no cover
-        """Segmentation logits (B, S, H, W) for L padded to a multiple of 8 (each method's own)."""
-        raise NotImplementedError
-
-    def segment(self, L: torch.Tensor) -> torch.Tensor:
-        """Per-pixel classes (B, H, W) long: 0 background, 1 + category (eval mode, no graph; the
-        train/eval flags are restored)."""
-        modes = [(m, m.training) for m in self.modules()]
-        try:
-            self.eval()
-            with torch.no_grad():
-                H, W = L.shape[-2:]
-                return self.segmentation_logits(self.pad_to_multiple(L, 8)[0])[..., :H, :W].argmax(1)
-        finally:
-            for m, mode in modes:
-                m.training = mode
-
-    def seg_loss(self, logits: torch.Tensor, batch: dict) -> torch.Tensor:
-        """Weighted cross-entropy of segmentation logits (B, S, h, w) against the batch's classes."""
-        t = segmentation_target(batch, tuple(logits.shape[-2:])).clamp(max=self.seg_classes - 1)
-        return F.cross_entropy(logits.float(), t, weight=self.seg_weights.to(logits.device))
+__all__ = ["ZhaoSemantic"]
 
 
 @register
