@@ -10,6 +10,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..base import ModelCard
+from ..diverse.base import EVAL_SAMPLES, DiverseModel
 from ..layers import AB_NORM, ConvBlock, ResidualBlock, fp32, norm_L
 from ..losses import huber_ab
 from ..registry import register
@@ -108,8 +109,10 @@ class PixColor(BinnedColorModel):
     likely bin at each step (greedy). ``sample(L, n, seed)``: n of them, (B, n, 2, H, W).
     """
 
-    #: N of the best-of-N evaluation (:func:`colorsurvey.evaluate.evaluate` reads it), as the diverse class
-    eval_samples: ClassVar[int] = 8
+    #: a colouring per seed; N of the best-of-N evaluation (:func:`colorsurvey.evaluate.evaluate`
+    #: reads it), as for the diverse class
+    stochastic: ClassVar[bool] = True
+    eval_samples: ClassVar[int] = EVAL_SAMPLES
 
     card = ModelCard(
         key="pixcolor",
@@ -211,14 +214,9 @@ class PixColor(BinnedColorModel):
         Lp, _ = self.pad_to_multiple(L, 4)
         return self.refine(Lp, ab_low)[..., :H, :W].contiguous()
 
-    def sample(self, L: torch.Tensor, n: int = 8, seed: int = 0, **conditions) -> torch.Tensor:
-        """``n`` colourings of each image, ``colorize(L, seed=seed + j)`` for j < n, stacked to
-        (B, n, 2, H, W) ab in Lab units (the best-of-N and diversity columns of
-        :func:`colorsurvey.evaluate.evaluate`, as for the diverse methods). ValueError for n < 1."""
-        if int(n) < 1:
-            raise ValueError(f"n: the number of samples must be at least 1; got {n}")
-        conditions.pop("seed", None)
-        return torch.stack([self.colorize(L, seed=int(seed) + j, **conditions) for j in range(int(n))], 1)
+    #: ``sample(L, n, seed)``: ``colorize(L, seed=seed + j)`` for j < n, stacked to (B, n, 2, H, W) —
+    #: the diverse class's sampler (:meth:`colorsurvey.models.diverse.base.DiverseModel.sample`)
+    sample = DiverseModel.sample
 
     def explain(self, L: torch.Tensor, seed: int = 0, temperature: float = 1.0, **_) -> dict:
         """{"low_res_ab": the sampled chroma (B, 2, lowres, lowres), "ab": the refined (B, 2, H, W)}."""
