@@ -14,7 +14,6 @@ from __future__ import annotations
 import time
 
 import numpy as np
-import torch
 
 from .. import metrics as M
 from ..color import gray_rgb_from_L, merge_lab, rgb_to_lab
