@@ -14,6 +14,7 @@ import torch
 
 from .. import metrics as M
 from .explorers import _hstack, _upscale, png_bytes
+from ._common import index_message
 
 __all__ = ["DegradationExplorer"]
 
@@ -48,9 +49,9 @@ class DegradationExplorer:
             else:
                 self.strength = strength
         if index is not None:
-            n = self.batch["L"].shape[0]
-            if not 0 <= int(index) < n:
-                self.message = f"index {index} is outside 0..{n - 1}"
+            bad = index_message(index, self.batch["L"].shape[0])
+            if bad:
+                self.message = bad
             else:
                 self.index = int(index)
         return self.message

@@ -19,6 +19,7 @@ from .. import metrics as M
 from ..color import gray_rgb_from_L, merge_lab, rgb_to_lab
 from .exemplar_picker import decode_upload
 from .explorers import _hstack, _upscale, png_bytes
+from ._common import last_upload
 
 __all__ = ["DiversityExplorer"]
 
@@ -220,12 +221,10 @@ class DiversityExplorer:
 
         def on_upload(change):
             try:
-                val = change["new"]
-                files = list(val.values()) if isinstance(val, dict) else list(val)
-                if not files:
+                got = last_upload(change)
+                if got is None:
                     return
-                f = files[-1]
-                msg = self.upload(f["content"], f.get("name") or f.get("metadata", {}).get("name", "upload"))
+                msg = self.upload(*got)
             except Exception as e:
                 msg = f"could not read the upload: {type(e).__name__}: {e}"
             say(msg)

@@ -30,6 +30,7 @@ import torch.nn.functional as F
 from .. import metrics as M
 from ..color import gray_rgb_from_L, lab_to_rgb, merge_lab
 from .explorers import _hstack, _upscale, png_bytes
+from ._common import last_upload
 
 __all__ = ["ExemplarPicker", "decode_upload", "MIN_UPLOAD_SIDE"]
 
@@ -338,13 +339,10 @@ class ExemplarPicker:
 
         def on_upload(change):
             try:
-                val = change["new"]
-                files = list(val.values()) if isinstance(val, dict) else list(val)
-                if not files:
+                got = last_upload(change)
+                if got is None:
                     return
-                f = files[-1]
-                name = f.get("name") or f.get("metadata", {}).get("name", "upload")
-                msg = self.upload(f["content"], name)
+                msg = self.upload(*got)
             except Exception as e:
                 msg = f"could not read the upload: {type(e).__name__}: {e}"
             say(msg)

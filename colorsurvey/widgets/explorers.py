@@ -15,6 +15,7 @@ import torch
 
 from .. import metrics as M
 from ..color import lab_to_rgb, rgb_to_lab, rgb_to_yuv
+from ._common import index_message
 
 __all__ = ["ChannelExplorer", "TemperatureExplorer", "png_bytes"]
 
@@ -160,9 +161,9 @@ class TemperatureExplorer:
             else:
                 self.T = T
         if index is not None:
-            n = self.batch["L"].shape[0]
-            if not 0 <= int(index) < n:
-                self.message = f"index {index} is outside 0..{n - 1}"
+            bad = index_message(index, self.batch["L"].shape[0])
+            if bad:
+                self.message = bad
             else:
                 self.index = int(index)
         return self.message

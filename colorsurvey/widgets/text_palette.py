@@ -27,6 +27,7 @@ import torch
 from ..color import gray_rgb_from_L, merge_lab, rgb_to_lab
 from .exemplar_picker import decode_upload
 from .explorers import _hstack, _upscale, png_bytes
+from ._common import last_upload
 
 __all__ = ["TextPalette", "hex_to_rgb", "rgb_to_hex"]
 
@@ -201,11 +202,10 @@ class TextPalette:
 
         def on_upload(change):
             try:
-                val = change["new"]
-                files = list(val.values()) if isinstance(val, dict) else list(val)
-                if not files:
+                got = last_upload(change)
+                if got is None:
                     return
-                msg = self.upload(files[-1]["content"])
+                msg = self.upload(got[0])
                 if not msg:
                     msg = self.set_caption(self.caption)
             except Exception as e:
