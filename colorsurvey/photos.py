@@ -46,14 +46,14 @@ def work_shape(height: int, width: int, work_size: int) -> tuple[int, int]:
 
 def resize(rgb8: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     """uint8 RGB (H, W, 3) resized to ``shape`` (h, w): area averaging when shrinking, bicubic
-    when enlarging (PIL)."""
+    when enlarging (PIL). Always a new, writable array."""
     h, w = shape
     if (h, w) == rgb8.shape[:2]:
-        return rgb8
+        return np.array(rgb8, dtype=np.uint8)
     img = Image.fromarray(np.ascontiguousarray(rgb8), "RGB")
     shrink = h <= rgb8.shape[0] and w <= rgb8.shape[1]
     out = img.resize((w, h), Image.Resampling.BOX if shrink else Image.Resampling.BICUBIC)
-    return np.asarray(out, dtype=np.uint8)
+    return np.array(out, dtype=np.uint8)
 
 
 def _tensor(rgb8: np.ndarray, device) -> torch.Tensor:
