@@ -234,7 +234,7 @@ def _resize_square(arr: np.ndarray, size: int) -> np.ndarray:
     img = Image.fromarray(np.ascontiguousarray(arr), "RGB")
     resample = Image.Resampling.BOX if s >= size else Image.Resampling.BICUBIC
     out = img.resize((size, size), resample=resample, box=(x0, y0, x0 + s, y0 + s))
-    return np.asarray(out, dtype=np.uint8)
+    return np.array(out, dtype=np.uint8)        # a writable copy (torch.from_numpy needs one)
 
 
 # --------------------------------------------------------------------------------------
