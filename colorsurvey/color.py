@@ -25,6 +25,8 @@ held by a test to scikit-image over the 8-bit cube (max error 1e-3 Lab units).
 
 from __future__ import annotations
 
+import functools
+
 import kornia
 import torch
 import torch.nn.functional as F
@@ -118,6 +120,13 @@ def gray_rgb_from_L(L: torch.Tensor) -> torch.Tensor:
 # --------------------------------------------------------------------------------------
 
 def gamut_bins(grid: float = 10.0, levels: int = 64) -> torch.Tensor:
+    """:func:`_gamut_bins`, computed once per process for each (grid, levels) and returned as a
+    copy (callers may keep or change it)."""
+    return _gamut_bins(float(grid), int(levels)).clone()
+
+
+@functools.lru_cache(maxsize=None)
+def _gamut_bins(grid: float, levels: int) -> torch.Tensor:
     """ab bin centres on a ``grid``-spaced lattice that the sRGB gamut reaches.
 
     Every colour of a ``levels``^3 sample of the sRGB cube is converted to Lab and its ab

@@ -158,9 +158,9 @@ def evaluate(model: ColorizationModel, dataset, *, batch_size: int = 32, limit: 
     model.to(device).eval()
     n_samples = int(getattr(model, "eval_samples", 0) or 0) if samples is None else int(samples)
     sample_which = [m for m in SAMPLE_METRICS if m in metrics] if n_samples > 0 else []
-    if sample_which and not callable(getattr(model, "sample", None)):
-        raise ValueError(f"samples={n_samples}: {model.card.key} does not sample (it has no sample(L, n, seed) "
-                         "method); pass samples=0")
+    if sample_which and not getattr(model, "eval_samples", 0):
+        raise ValueError(f"samples={n_samples}: {model.card.key} is not scored best-of-N (its eval_samples is 0: "
+                         "it draws no samples); pass samples=0")
     indices, note = evaluation_sample(dataset, limit)
     rows = []
     bar = tqdm(total=len(indices), desc=f"eval {model.card.key}", disable=not progress, leave=False)

@@ -38,7 +38,10 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 __all__ = ["ModelCard", "ColorizationModel", "count_parameters", "inference_parameters", "check_L",
-           "check_conditions"]
+           "check_conditions", "EVAL_SAMPLES"]
+
+#: N of the best-of-N evaluation for the methods that sample (survey §2.5, PixColor §2.6.3)
+EVAL_SAMPLES = 8
 
 TAXONOMY = (
     "baseline", "plain", "user-guided", "domain-specific", "text-based",
@@ -319,6 +322,11 @@ class ColorizationModel(nn.Module):
     #: attribute names of submodules used only in training (discriminators, critics, loss
     #: networks): :func:`count_parameters` with ``part="inference"`` leaves them out
     training_only: ClassVar[tuple[str, ...]] = ()
+    #: whether ``colorize(L, seed=k)`` draws another plausible colouring per seed (noise- or
+    #: latent-driven methods), and N of their best-of-N evaluation (0: not evaluated that way;
+    #: :func:`colorsurvey.evaluate.evaluate` reads it)
+    stochastic: ClassVar[bool] = False
+    eval_samples: ClassVar[int] = 0
     lr: float = 1e-3
 
     def __init__(self):
@@ -392,6 +400,18 @@ class ColorizationModel(nn.Module):
         nothing to limit: a no-op here, so callers need not ask which kind a model is
         (user-guided methods override it)."""
         yield self
+
+    def sample(self, L: torch.Tensor, n: int = EVAL_SAMPLES, seed: int = 0, **conditions) -> torch.Tensor:
+        """``n`` colourings of each image: ``colorize(L, seed=seed + j)`` for j < n, stacked to
+        (B, n, 2, H, W) ab in Lab units. Same (L, n, seed): the same samples (``colorize`` restores
+        the global random generator; a stochastic method draws its noise from ``seed``). A method
+        that does not sample is called once and its colouring repeated n times. ValueError for
+        n < 1."""
+        if int(n) < 1:
+            raise ValueError(f"n: the number of samples must be at least 1; got {n}")
+        if not self.stochastic:
+            return self.colorize(L, **conditions)[:, None].expand(-1, int(n), -1, -1, -1).clone()
+        return torch.stack([self.colorize(L, seed=int(seed) + j, **conditions) for j in range(int(n))], 1)
 
     def example_conditions(self, L: torch.Tensor) -> dict:
         """Stand-in conditioning inputs at L's size, for timing and FLOP counts

@@ -12,6 +12,8 @@
 * :class:`PatchDiscriminator` — the PatchGAN discriminator of pix2pix (Isola et al. 2017): a
   stack of 4x4 stride-2 convolutions with LeakyReLU(0.2) that scores overlapping patches,
   one logit per patch (70x70 receptive field at three downsamplings).
+* :class:`RandomFeatures` — a frozen random VGG-like feature network for perceptual losses
+  where no ImageNet VGG is available.
 
 Every block keeps the module layout (``nn.Sequential`` indices, ``body``) of the code it
 replaced, so parameter names and counts of the methods did not change when they moved here.
@@ -21,8 +23,9 @@ from __future__ import annotations
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
-__all__ = ["AB_NORM", "fp32", "norm_L", "ConvBlock", "ResidualBlock", "PatchDiscriminator"]
+__all__ = ["AB_NORM", "fp32", "norm_L", "ConvBlock", "ResidualBlock", "PatchDiscriminator", "RandomFeatures"]
 
 #: ab is predicted as ab / AB_NORM; 110 spans the ab range of the sRGB gamut (Zhang et al.).
 AB_NORM = 110.0
@@ -117,3 +120,28 @@ class PatchDiscriminator(nn.Sequential):
             c = cout
         layers.append(nn.Conv2d(c, 1, 4, 1, 1))
         super().__init__(*layers)
+
+
+class RandomFeatures(nn.Module):
+    """A frozen, randomly initialised VGG-like feature extractor for perceptual / content / style
+    losses where a paper uses an ImageNet VGG (line art, reference-based sketch): 3x3 convs with
+    ReLU, 2x2 average pooling between them; weights drawn from a fixed seed, not saved (buffers).
+    sRGB (B, 3, H, W) in [0, 1] -> (B, widths[-1], H / 2^(n-1), W / 2^(n-1))."""
+
+    def __init__(self, widths=(16, 32, 64), seed: int = 1234):
+        super().__init__()
+        g = torch.Generator().manual_seed(seed)
+        cin = 3
+        self.n = len(widths)
+        for i, c in enumerate(widths):
+            w = torch.randn(c, cin, 3, 3, generator=g) * (2.0 / (cin * 9)) ** 0.5
+            self.register_buffer(f"w{i}", w, persistent=False)
+            cin = c
+
+    def forward(self, rgb):
+        x = (rgb - 0.45) / 0.25
+        for i in range(self.n):
+            x = F.relu(F.conv2d(x, getattr(self, f"w{i}").to(x.dtype), padding=1))
+            if i < self.n - 1:
+                x = F.avg_pool2d(x, 2)
+        return x

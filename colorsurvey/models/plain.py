@@ -24,7 +24,6 @@ float32 so the step runs under ``torch.autocast(..., dtype=torch.bfloat16)``.
 
 from __future__ import annotations
 
-import functools
 import os
 
 import torch
@@ -290,11 +289,6 @@ def official_eccv16_bins() -> torch.Tensor:
     return torch.tensor(pts, dtype=torch.float32)
 
 
-@functools.lru_cache(maxsize=1)
-def _gamut_bins() -> torch.Tensor:
-    return gamut_bins()            # ~0.3 s: computed once per process
-
-
 @register
 class ColorfulColorization(ColorizationModel):
     """Colorful Image Colorization: ab as a 313-way classification per pixel.
@@ -354,7 +348,7 @@ class ColorfulColorization(ColorizationModel):
                  lr: float = 1e-3, weight_decay: float = 0.0):
         super().__init__()
         if isinstance(bins, str):
-            bins = {"official": official_eccv16_bins, "gamut": _gamut_bins}[bins]().clone()
+            bins = {"official": official_eccv16_bins, "gamut": gamut_bins}[bins]()
         Q = bins.shape[0]
         c = [max(1, round(w * width)) for w in (64, 128, 256, 512, 512, 512, 512, 256)]
         self.temperature, self.lam, self.sigma = temperature, lam, sigma

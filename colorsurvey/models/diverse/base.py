@@ -7,7 +7,7 @@ ones. Every method here follows :class:`~colorsurvey.models.base.ColorizationMod
 (B, 2, H, W) in Lab units. The base class restores the global random generator after every
 ``colorize`` call (so repeated calls give the same output); a method that samples therefore
 draws its noise from its own generator seeded by the ``seed`` condition — same seed, same
-colouring; another seed, another draw — and :meth:`DiverseModel.sample` stacks ``n`` of them.
+colouring; another seed, another draw — and :meth:`~colorsurvey.models.base.ColorizationModel.sample` stacks ``n`` of them.
 Methods that do not sample (``stochastic = False``: a deterministic GAN) return the same
 colouring for every seed, and their diversity is honestly 0.
 """
@@ -20,7 +20,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..base import ColorizationModel
+from ..base import EVAL_SAMPLES, ColorizationModel
 from ..layers import AB_NORM  # noqa: F401  (re-exported: the ab scale of every method here)
 
 __all__ = ["DiverseModel", "DIVERSE", "seeded_generator", "gaussian_kl", "MixtureDensity", "AdaIN", "UNet", "ConvCritic",
@@ -28,8 +28,6 @@ __all__ = ["DiverseModel", "DIVERSE", "seeded_generator", "gaussian_kl", "Mixtur
 
 #: the registered keys of this class, in survey order
 DIVERSE = ("cao-cgan", "tandem", "icgan", "divcolor", "chromagan", "memopainter")
-#: N of the best-of-N column (issue 13)
-EVAL_SAMPLES = 8
 
 
 def seeded_generator(seed: int | None) -> torch.Generator | None:
@@ -116,26 +114,11 @@ class MixtureDensity(nn.Module):
 
 
 class DiverseModel(ColorizationModel):
-    """Base of the diverse methods: a ``seed`` condition and :meth:`sample`.
+    """Base of the diverse methods: a ``seed`` condition, and every method scored best-of-N
+    (:meth:`~colorsurvey.models.base.ColorizationModel.sample`, N = ``eval_samples``); the noise-
+    or latent-driven ones set ``stochastic``."""
 
-    ``stochastic``: whether ``colorize(L, seed=k)`` draws a different colouring per seed (noise-
-    or latent-driven methods). ``eval_samples``: N of the best-of-N evaluation
-    (:func:`colorsurvey.evaluate.evaluate` reads it and scores N samples per image).
-    """
-
-    stochastic: ClassVar[bool] = False
     eval_samples: ClassVar[int] = EVAL_SAMPLES
-
-    def sample(self, L: torch.Tensor, n: int = EVAL_SAMPLES, seed: int = 0, **conditions) -> torch.Tensor:
-        """``n`` colourings of each image: ``colorize(L, seed=seed + j)`` for j < n, stacked to
-        (B, n, 2, H, W) ab in Lab units. Same (L, n, seed): the same samples. A method that does
-        not sample is called once and its colouring repeated n times. ValueError for n < 1."""
-        if int(n) < 1:
-            raise ValueError(f"n: the number of samples must be at least 1; got {n}")
-        if not self.stochastic:
-            ab = self.colorize(L, seed=seed, **conditions)
-            return ab[:, None].expand(-1, int(n), -1, -1, -1).clone()
-        return torch.stack([self.colorize(L, seed=int(seed) + j, **conditions) for j in range(int(n))], 1)
 
     # -- helpers -----------------------------------------------------------------------
     @staticmethod

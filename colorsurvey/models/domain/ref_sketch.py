@@ -21,9 +21,8 @@ from ...data import domain as D
 from ...references import ReferenceBank
 from ..adversarial import AdversarialMixin, parameters_except
 from ..base import ModelCard
-from ..layers import ConvBlock, ResidualBlock, fp32
+from ..layers import ConvBlock, RandomFeatures, ResidualBlock, fp32
 from ..registry import register
-from ..user_guided.lineart import _RandomFeatures
 from .base import DomainModel, ab_of_rgb
 
 __all__ = ["SCFT", "ReferenceSketch", "SketchEncoder"]
@@ -188,7 +187,7 @@ class ReferenceSketch(AdversarialMixin, DomainModel):
                                                 nn.BatchNorm2d(cout), nn.LeakyReLU(0.2, inplace=True))
         self.discriminator = nn.Sequential(sn(4, ws[0], 2), sn(ws[0], ws[1], 2), sn(ws[1], ws[2], 2), sn(ws[2], ws[3], 2),
                                            nn.Conv2d(ws[3], 1, 3, padding=1))
-        self.features = _RandomFeatures()
+        self.features = RandomFeatures()
         self._bank = ReferenceBank(references) if references is not None else None
 
     def configure_optimizers(self):

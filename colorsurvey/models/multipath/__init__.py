@@ -22,7 +22,7 @@ features, colour and semantics, several hypotheses. One file per method:
 IoU, the best-of-K loss, the gated residual block, the segmentation half of the Zhao methods.
 """
 
-from .base import MULTI_PATH, BinnedColorModel, GatedResidualBlock, ab_bins, best_of_k, mean_iou, segmentation_target
+from .base import MULTI_PATH, BinnedColorModel, GatedResidualBlock, best_of_k, mean_iou, segmentation_target
 from .iizuka import LetThereBeColor
 from .larsson import LarssonColorization, chroma_median, hue_expectation
 from .pixcolor import ConditionalPixelCNN, MaskedConv2d, PixColor
@@ -32,7 +32,7 @@ from .multi_hypothesis import MultipleHypothesis
 from .zhao_semantic import ZhaoSemantic  # registered in the survey's order (§2.6.1 ... §2.6.7)
 
 __all__ = [
-    "MULTI_PATH", "BinnedColorModel", "GatedResidualBlock", "ab_bins", "best_of_k", "mean_iou", "segmentation_target",
+    "MULTI_PATH", "BinnedColorModel", "GatedResidualBlock", "best_of_k", "mean_iou", "segmentation_target",
     "LetThereBeColor", "LarssonColorization", "chroma_median", "hue_expectation", "ConditionalPixelCNN",
     "MaskedConv2d", "PixColor", "ColorCapsNet", "dynamic_routing", "squash", "ASPP", "ZhaoPixelated",
     "MultipleHypothesis", "ZhaoSemantic",

@@ -19,7 +19,6 @@ segmentation target and its mean IoU, and the best-of-K (oracle) loss.
 
 from __future__ import annotations
 
-import functools
 
 import torch
 import torch.nn as nn
@@ -29,23 +28,12 @@ from ...color import ab_prior, annealed_mean, gamut_bins, rebalance_weights, sof
 from ..base import ColorizationModel
 from ..layers import fp32
 
-__all__ = ["MULTI_PATH", "BinnedColorModel", "ab_bins", "segmentation_target", "mean_iou", "best_of_k",
+__all__ = ["MULTI_PATH", "BinnedColorModel", "segmentation_target", "mean_iou", "best_of_k",
            "GatedResidualBlock", "SegmentationMixin"]
 
 #: the registered keys of this class, in survey order (§2.6.1 ... §2.6.7)
 MULTI_PATH = ("iizuka", "larsson", "pixcolor", "colorcapsnet", "zhao-pixelated", "multi-hypothesis",
               "zhao-semantic")
-
-
-@functools.lru_cache(maxsize=None)
-def _bins(grid: float) -> torch.Tensor:
-    return gamut_bins(grid)
-
-
-def ab_bins(grid: float = 10.0) -> torch.Tensor:
-    """In-gamut ab bin centres on a lattice of step ``grid`` (Lab units), (Q, 2) float32 on the
-    CPU (262 bins at grid 10, about 70 at grid 20); computed once per process."""
-    return _bins(float(grid)).clone()
 
 
 def segmentation_target(batch: dict, size: tuple[int, int] | None = None) -> torch.Tensor:
@@ -111,7 +99,7 @@ class BinnedColorModel(ColorizationModel):
     until then)."""
 
     def _init_bins(self, grid: float = 10.0, lam: float = 0.5, sigma: float = 5.0) -> int:
-        bins = ab_bins(grid)
+        bins = gamut_bins(grid)
         self.grid, self.lam, self.sigma = grid, lam, sigma
         self.register_buffer("bins", bins, persistent=False)
         self.register_buffer("class_weights", torch.ones(bins.shape[0], device=bins.device), persistent=False)

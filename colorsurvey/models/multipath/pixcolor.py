@@ -9,8 +9,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..base import ModelCard
-from ..diverse.base import EVAL_SAMPLES, DiverseModel
+from ..base import EVAL_SAMPLES, ModelCard
 from ..layers import AB_NORM, ConvBlock, ResidualBlock, fp32, norm_L
 from ..losses import huber_ab
 from ..registry import register
@@ -109,8 +108,7 @@ class PixColor(BinnedColorModel):
     likely bin at each step (greedy). ``sample(L, n, seed)``: n of them, (B, n, 2, H, W).
     """
 
-    #: a colouring per seed; N of the best-of-N evaluation (:func:`colorsurvey.evaluate.evaluate`
-    #: reads it), as for the diverse class
+    #: a colouring per seed (``sample(L, n, seed)`` from the base class); scored best-of-N
     stochastic: ClassVar[bool] = True
     eval_samples: ClassVar[int] = EVAL_SAMPLES
 
@@ -213,10 +211,6 @@ class PixColor(BinnedColorModel):
         ab_low = self.bins[self.sample_bins(L, seed, temperature)].permute(0, 3, 1, 2)
         Lp, _ = self.pad_to_multiple(L, 4)
         return self.refine(Lp, ab_low)[..., :H, :W].contiguous()
-
-    #: ``sample(L, n, seed)``: ``colorize(L, seed=seed + j)`` for j < n, stacked to (B, n, 2, H, W) —
-    #: the diverse class's sampler (:meth:`colorsurvey.models.diverse.base.DiverseModel.sample`)
-    sample = DiverseModel.sample
 
     def explain(self, L: torch.Tensor, seed: int = 0, temperature: float = 1.0, **_) -> dict:
         """{"low_res_ab": the sampled chroma (B, 2, lowres, lowres), "ab": the refined (B, 2, H, W)}."""

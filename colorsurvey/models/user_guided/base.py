@@ -15,13 +15,12 @@ supervised term is always logged as ``"loss"``.
 from __future__ import annotations
 
 import contextlib
-import functools
 
 import torch
 import torch.nn.functional as F  # noqa: F401
 
 from ... import hints as H
-from ...color import gamut_bins, lab_to_rgb
+from ...color import lab_to_rgb
 from ..base import ColorizationModel
 from ..layers import AB_NORM  # noqa: F401  (re-exported: the ab scale of every method here)
 
@@ -29,11 +28,6 @@ __all__ = ["UserGuidedModel", "USER_GUIDED", "siggraph17_bins", "encode_ab_index
 
 #: the registered keys of this module, in survey order
 USER_GUIDED = ("scribbler", "realtime-ug", "realtime-ug-global", "idc", "lineart")
-
-
-@functools.lru_cache(maxsize=None)
-def _gamut_bins_cached() -> torch.Tensor:
-    return gamut_bins(10.0)
 
 
 def siggraph17_bins() -> torch.Tensor:

@@ -13,7 +13,7 @@ from ... import hints as H
 from ...color import merge_lab
 from ..adversarial import AdversarialMixin
 from ..base import ModelCard
-from ..layers import AB_NORM, fp32
+from ..layers import AB_NORM, RandomFeatures, fp32
 from ..registry import register
 from .base import UserGuidedModel
 
@@ -38,29 +38,6 @@ class _ResNeXt(nn.Module):
 def _ps_up(cin: int, cout: int) -> nn.Sequential:
     """x2 upsampling by PixelShuffle (sub-pixel convolution)."""
     return nn.Sequential(nn.Conv2d(cin, cout * 4, 3, padding=1), nn.PixelShuffle(2), nn.LeakyReLU(0.2, inplace=True))
-
-
-class _RandomFeatures(nn.Module):
-    """A frozen, randomly initialised VGG-like feature extractor for the content loss
-    (stands in for the ImageNet VGG16 of the paper; weights from a fixed seed, not saved)."""
-
-    def __init__(self, widths=(16, 32, 64), seed: int = 1234):
-        super().__init__()
-        g = torch.Generator().manual_seed(seed)
-        cin = 3
-        self.n = len(widths)
-        for i, c in enumerate(widths):
-            w = torch.randn(c, cin, 3, 3, generator=g) * (2.0 / (cin * 9)) ** 0.5
-            self.register_buffer(f"w{i}", w, persistent=False)
-            cin = c
-
-    def forward(self, rgb):
-        x = (rgb - 0.45) / 0.25
-        for i in range(self.n):
-            x = F.relu(F.conv2d(x, getattr(self, f"w{i}").to(x.dtype), padding=1))
-            if i < self.n - 1:
-                x = F.avg_pool2d(x, 2)
-        return x
 
 
 @register
@@ -138,7 +115,7 @@ class AnimeLineArt(AdversarialMixin, UserGuidedModel):
         for cin, cout in ((d, 2 * d), (2 * d, 4 * d), (4 * d, 8 * d)):
             layers += [nn.Conv2d(cin, cout, 3, 1, 1), lrelu(), nn.Conv2d(cout, cout, 3, 2, 1), lrelu()]
         self.critic = nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8 * d, 1))
-        self.features = _RandomFeatures()
+        self.features = RandomFeatures()
 
     def line_art(self, L):
         return H.xdog(L)

@@ -17,7 +17,8 @@ from ..layers import AB_NORM, fp32
 from ..losses import huber_ab
 from ..registry import create, register
 from ..weights import ZHANG_LICENCE, OfficialWeights, declare
-from .base import UserGuidedModel, _gamut_bins_cached, encode_ab_index, in_gamut, siggraph17_bins
+from ...color import gamut_bins
+from .base import UserGuidedModel, encode_ab_index, in_gamut, siggraph17_bins
 
 __all__ = ["RealTimeUserGuided", "RealTimeUserGuidedGlobal", "OFFICIAL_SIGGRAPH17_URL", "SIGGRAPH17"]
 
@@ -250,7 +251,7 @@ class RealTimeUserGuidedGlobal(RealTimeUserGuided):
     def __init__(self, width: float = 1.0, convs=(2, 2, 3, 3, 3, 3, 3, 2), p_global: float = 0.5, **kw):
         super().__init__(width=width, convs=convs, **kw)
         self.p_global = p_global
-        self.register_buffer("hist_bins", _gamut_bins_cached().clone(), persistent=False)
+        self.register_buffer("hist_bins", gamut_bins(10.0), persistent=False)
         Q = self.hist_bins.shape[0]
         g = max(1, round(512 * width))
         layers: list[nn.Module] = []
