@@ -123,6 +123,7 @@ class Benchmark:
         kw = {"n": P.eval_images} if data == "synthetic" else {}
         self.test_set = test_set if test_set is not None else open_dataset(data, split="test", size=P.resolution, **kw)
         self.complex_set = None
+        self._models: dict[tuple[str, int], models.ColorizationModel] = {}   # loaded once, shown many times
         if complex_scenes and data == "synthetic" and test_set is None:
             from .data.synthetic import SyntheticNCD
 
@@ -149,12 +150,16 @@ class Benchmark:
                               train_if_missing=train_if_missing)
 
     def load_trained(self, key: str, seed: int = 0) -> models.ColorizationModel:
-        """The model of a finished (method, seed) run, from the run store, in eval mode;
-        FileNotFoundError when it was never trained."""
-        return self.fit(key, seed, train_if_missing=False).model.to(self.device).eval()
+        """The model of a finished (method, seed) run, from the run store, in eval mode (loaded
+        once per benchmark: :meth:`run` keeps what it trained or loaded); FileNotFoundError when
+        it was never trained."""
+        if (key, seed) not in self._models:
+            self._models[key, seed] = self.fit(key, seed, train_if_missing=False).model
+        return self._models[key, seed].to(self.device).eval()
 
     def _run_one(self, key: str, seed: int, result: BenchmarkResult) -> None:
         run = self.fit(key, seed)
+        self._models[key, seed] = run.model
         # no user input, as the survey ran them
         df = self.store.scores(run, self.test_set, limit=self.profile.eval_images, hints=0, label="benchmark",
                                device=self.device, progress=self.progress)

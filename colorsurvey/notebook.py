@@ -17,7 +17,7 @@ import torch
 
 from . import models
 from .profiles import Profile, from_environment
-from .runs import RunStore
+from .runs import Run, RunStore
 from .train import TrainResult, pick_device
 
 __all__ = ["Chapter", "MethodRun", "setup", "describe"]
@@ -34,6 +34,7 @@ class MethodRun:
     result: TrainResult
     metrics: pd.DataFrame
     eval_seconds: float = 0.0
+    run: Run | None = None   # the run store's record (its folder), for scores kept beside it
 
     def summary(self) -> dict:
         m = self.metrics.mean(numeric_only=True)
@@ -89,7 +90,7 @@ class Chapter:
             metrics = self.store.scores(run, test_set, limit=self.profile.eval_images, label="chapter",
                                         device=self.device)
             dt = time.perf_counter() - t
-        mrun = MethodRun(key, run.model, run.result, metrics, dt)
+        mrun = MethodRun(key, run.model, run.result, metrics, dt, run)
         self.runs[key] = mrun
         return mrun
 

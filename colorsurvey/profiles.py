@@ -42,7 +42,7 @@ class Profile:
 PROFILES: dict[str, Profile] = {
     "smoke": Profile("smoke", size="smoke", resolution=32, steps=12, batch_size=8,
                      eval_images=40, train_images=400, seeds=1, device="cpu"),
-    "cpu": Profile("cpu", size="small", resolution=64, steps=600, batch_size=16,
+    "cpu": Profile("cpu", size="small", resolution=64, steps=400, batch_size=8,
                    eval_images=200, train_images=4000, seeds=1),
     "brief": Profile("brief", size="small", resolution=128, steps=3000, batch_size=64,
                      eval_images=400, train_images=20000, seeds=3),

@@ -294,28 +294,47 @@ class RunStore:
 
     # -- scores --------------------------------------------------------------------------------
     def scores(self, run: Run, dataset, *, limit: int | None = None, hints: int | None = None,
-               label: str = "eval", device=None, progress: bool = True, batch_size: int = 32) -> pd.DataFrame:
+               label: str = "eval", device=None, progress: bool = True, batch_size: int = 32,
+               metrics: tuple[str, ...] | None = None, variant: str | None = None) -> pd.DataFrame:
         """:func:`colorsurvey.evaluate.evaluate` of ``run``'s model on ``dataset``, stored with the
         run under its evaluation setting (test data identity, ``limit``, ``hints`` — None: the
-        method's default simulated user, k: exactly k hints via ``hint_budget`` —, ``label`` and
-        the evaluation code); a stored result is returned only when every part matches."""
+        method's default simulated user, k: exactly k hints via ``hint_budget`` — and the
+        evaluation code); a stored result is returned only when every part matches.
+
+        ``label`` (who asked: "chapter", "benchmark", ...) is recorded, not part of the setting:
+        the same evaluation asked for by a chapter and by the benchmark is computed once. For a
+        method without user input ``hints`` has no effect and is not part of the setting either.
+        ``metrics``: the columns to compute (None: evaluate's default set); ``variant``: a name for
+        a change the caller made to the model before asking (e.g. a branch switched off), so that
+        each state of the model keeps its own scores."""
         from .evaluate import evaluate
+        from .models.base import ColorizationModel
 
         n = None if limit is None or limit >= len(dataset) else int(limit)
-        espec = {"data": dataset.identity(), "limit": n, "hints": hints, "label": label, "code": _eval_code()}
-        f = run.path / "metrics" / f"{label}-{_digest(espec)}.csv"
+        takes_hints = type(run.model).hint_budget is not ColorizationModel.hint_budget
+        espec = {"data": dataset.identity(), "limit": n, "hints": hints if takes_hints else None,
+                 "code": _eval_code()}
+        if metrics is not None:
+            espec["metrics"] = list(metrics)
+        if variant is not None:
+            espec["variant"] = str(variant)
+        f = run.path / "metrics" / f"scores-{_digest(espec)}.csv"
         meta = f.with_suffix(".json")
         if f.exists() and meta.exists():
             stored = json.loads(meta.read_text())
             if stored.get("spec") == json.loads(json.dumps(espec, default=str)):
                 df = pd.read_csv(f)
                 df.attrs["evaluated"] = stored.get("evaluated", "")
+                if label not in stored.get("labels", []):
+                    stored["labels"] = [*stored.get("labels", []), label]
+                    atomic_write_text(meta, json.dumps(stored, indent=1, default=str))
                 return df
-        ctx = run.model.hint_budget(hints) if hints is not None else contextlib.nullcontext()
+        ctx = run.model.hint_budget(hints) if hints is not None and takes_hints else contextlib.nullcontext()
         with ctx:
-            df = evaluate(run.model, dataset, limit=n, device=device, progress=progress, batch_size=batch_size)
-        atomic_write_text(meta, json.dumps({"spec": espec, "evaluated": df.attrs.get("evaluated", "")},
-                                       indent=1, default=str))
+            kw = {} if metrics is None else {"metrics": tuple(metrics)}
+            df = evaluate(run.model, dataset, limit=n, device=device, progress=progress, batch_size=batch_size, **kw)
+        atomic_write_text(meta, json.dumps({"spec": espec, "labels": [label], "evaluated": df.attrs.get("evaluated", "")},
+                                           indent=1, default=str))
         atomic_write_text(f, df.to_csv(index=False))
         return df
 

@@ -147,6 +147,27 @@ def test_scores_are_stored_per_evaluation_setting(tmp_path, monkeypatch):
     assert len(store.scores(run, test, limit=4, progress=False)) == 4    # another setting: evaluated
     assert len(store.scores(run, TinyColors(6), progress=False)) == 6    # another test set: evaluated
     assert len(calls) == 2
+    # who asks is recorded, not part of the setting; hints mean nothing to a method without user input
+    pd.testing.assert_frame_equal(store.scores(run, test, hints=0, label="benchmark", progress=False), a)
+    assert len(calls) == 2
+    meta = json.loads(next((run.path / "metrics").glob("*.json")).read_text())
+    assert "labels" in meta
+
+
+def test_scores_keep_hint_settings_apart_for_user_guided_methods(tmp_path, monkeypatch):
+    store = R.RunStore(tmp_path, verbose=False)
+    data = TinyColors(16)
+    run = _fit(store, "realtime-ug", data)
+    calls = []
+    import colorsurvey.evaluate as E
+
+    real = E.evaluate
+    monkeypatch.setattr(E, "evaluate", lambda *x, **k: calls.append(k) or real(*x, **k))
+    test = TinyColors(4)
+    store.scores(run, test, progress=False)
+    store.scores(run, test, hints=0, progress=False)
+    store.scores(run, test, hints=0, label="benchmark", progress=False)
+    assert len(calls) == 2          # the default simulated user and no hints: two settings
 
 
 def test_stratified_sample_has_every_category():

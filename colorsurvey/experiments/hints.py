@@ -9,7 +9,7 @@ HINT_BUDGETS = (0, 1, 2, 5, 10, 20, 50, 100)
 
 
 def psnr_vs_hints(methods: dict, dataset, budgets=HINT_BUDGETS, limit: int | None = None, device=None,
-                  batch_size: int = 32, progress: bool = False):
+                  batch_size: int = 32, progress: bool = False, store=None):
     """Mean PSNR of each user-guided method given exactly k simulated hints (strokes for
     Scribbler), for every k in ``budgets`` — the classic figure of Zhang et al. 2017 (Fig. 6).
 
@@ -18,14 +18,26 @@ def psnr_vs_hints(methods: dict, dataset, budgets=HINT_BUDGETS, limit: int | Non
     the same points, though: each budget is its own draw). Global inputs, for the methods that take
     them, are given as at evaluation (``eval_global``). Returns a long DataFrame
     (method, hints, psnr, ssim).
+
+    ``store``: a :class:`~colorsurvey.runs.RunStore`; the values of ``methods`` may then be runs
+    (a chapter's :class:`~colorsurvey.notebook.MethodRun` or a :class:`~colorsurvey.runs.Run`),
+    and each (method, k) score is kept beside its run and read back the next time.
     """
     import pandas as pd
 
     from ..evaluate import evaluate
 
     rows = []
-    for name, model in methods.items():
+    for name, m in methods.items():
+        run = getattr(m, "run", m) if store is not None else None
+        model = getattr(m, "model", m)
         for k in budgets:
+            if run is not None and getattr(run, "path", None) is not None:
+                df = store.scores(run, dataset, limit=limit, hints=int(k), label="hints", device=device,
+                                  progress=progress, batch_size=batch_size, metrics=("psnr", "ssim"))
+                rows.append({"method": name, "hints": int(k), "psnr": float(df.psnr.mean()),
+                             "ssim": float(df.ssim.mean())})
+                continue
             with model.hint_budget(int(k)):     # a no-op for the automatic reference methods
                 df = evaluate(model, dataset, limit=limit, device=device, batch_size=batch_size,
                               progress=progress, metrics=("psnr", "ssim"))

@@ -74,12 +74,12 @@ class DivColor(DiverseModel):
             "bins measured on the training data (fit_statistics; uniform until measured); the "
             "official loss takes the per-image square root of the weighted sum, kept here. The KL "
             "weight ramps from 0 to kl_weight over the first kl_ramp steps (theirs: 1e-2 x epoch / "
-            "max epoch). Lab is in Lab units / 110 (theirs: OpenCV 8-bit Lab). 'small': widths / 4, "
+            "max epoch). Lab is in Lab units / 110 (theirs: OpenCV 8-bit Lab). 'small': widths / 4 (the MDN's hidden layer too: 1024), "
             "32 x 32 field; 'smoke': widths / 16, 16 x 16 field."),
     )
     sizes = {
         "paper": dict(width=1.0, field=64, lr=1e-4),
-        "small": dict(width=0.25, field=32),
+        "small": dict(width=0.25, field=32, mdn_hidden=1024),
         "smoke": dict(width=0.0625, field=16, mdn_hidden=64),
     }
     training_only = ("encoder",)
