@@ -342,3 +342,19 @@ def test_trains_and_colorizes_under_bf16_autocast(key, tiny):
         ab = m.colorize(b["L"])
     assert all(torch.isfinite(torch.as_tensor(v)) for v in logs.values())
     assert ab.dtype == torch.float32 and torch.isfinite(ab).all()
+
+
+def test_the_default_answer_mixes_the_heads_by_their_wins(tiny):
+    m = build("multi-hypothesis")
+    b = tiny.batch(range(4))
+    m.fit_statistics([b])
+    m.train().training_step(b)
+    m.eval()
+    K = len(m.heads)
+    m.wins.zero_()
+    m.wins[1] = 7                                     # one head won everything: the mixture is that head
+    torch.testing.assert_close(m.colorize(b["L"]), m.colorize(b["L"], head=1), atol=1e-3, rtol=1e-3)
+    m.wins.fill_(3)                                   # equal wins: equal weights, and an answer no single head gives
+    torch.testing.assert_close(m.head_weights(), torch.full((K,), 1.0 / K))
+    mixed = m.colorize(b["L"])
+    assert all(not torch.allclose(mixed, m.colorize(b["L"], head=k), atol=1e-3) for k in range(K))

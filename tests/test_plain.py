@@ -212,6 +212,30 @@ def test_depth_recognition_experiment_runs(data):
     assert isinstance(res["de2co"], DeepDepthColorization)
 
 
+def test_depth_experiment_is_kept_in_the_run_store(data, tmp_path, monkeypatch):
+    from colorsurvey.experiments import depth as D
+    from colorsurvey.runs import RunStore
+
+    store = RunStore(tmp_path, verbose=False)
+    test = FakeProduce(n=10, offset=100)
+    kw = dict(steps=3, batch_size=4, size="smoke", classifier_width=4, progress=False, store=store)
+    first = depth_recognition_experiment(data, test, **kw)
+    assert first["loaded"] is False and len(list((tmp_path / "experiments").iterdir())) == 1
+    def no_training(*a, **k):
+        raise RuntimeError("trained again")
+
+    monkeypatch.setattr(D, "train_classifier", no_training)
+    again = depth_recognition_experiment(data, test, **kw)
+    assert again["loaded"] is True
+    assert {k: again[k] for k in ("rgb", "raw_depth", "colorized_depth")} == \
+        {k: first[k] for k in ("rgb", "raw_depth", "colorized_depth")}
+    d = test.batch(range(2))["depth"]
+    with torch.no_grad():
+        torch.testing.assert_close(again["de2co"].colorize_depth(d), first["de2co"].eval().colorize_depth(d))
+    with pytest.raises(RuntimeError, match="trained again"):     # another setting is computed afresh
+        depth_recognition_experiment(data, test, **{**kw, "steps": 4})
+
+
 # --------------------------------------------------------------------------------------
 # Features and post-processing (Deep Colorization)
 # --------------------------------------------------------------------------------------

@@ -90,7 +90,7 @@ def depth_recognition_experiment(train_set, test_set, steps: int = 300, de2co_st
                                  fc_steps: int | None = None, batch_size: int = 32,
                                  device: str | torch.device = "cpu", size: str = "small",
                                  classifier_width: int = 32, lr: float = 1e-3, seed: int = 0,
-                                 progress: bool = True) -> dict:
+                                 progress: bool = True, store=None) -> dict:
     """The (DE)²CO experiment in miniature: does a learned colorization of depth let an RGB
     network recognise depth maps better than the raw depth does?
 
@@ -103,10 +103,19 @@ def depth_recognition_experiment(train_set, test_set, steps: int = 300, de2co_st
 
     Returns ``{"rgb", "raw_depth", "colorized_depth"}`` test accuracies, their loss histories
     under ``"history"``, and the trained ``"classifier"`` and ``"de2co"`` modules.
+
+    ``store``: a :class:`~colorsurvey.runs.RunStore`: the result (accuracies, histories, both
+    modules as safetensors) is kept under ``<store>/experiments/`` keyed by the data's identity,
+    every argument above and this module's and the models' source, and read back next time
+    (``"loaded": True`` in the result) — as a chapter's trained methods are.
     """
     device = torch.device(device)
     de2co_steps = steps if de2co_steps is None else de2co_steps
     fc_steps = max(1, steps // 2) if fc_steps is None else fc_steps
+    if store is not None:
+        return _stored(store, train_set, test_set, dict(
+            steps=steps, de2co_steps=de2co_steps, fc_steps=fc_steps, batch_size=batch_size, size=size,
+            classifier_width=classifier_width, lr=lr, seed=seed), device, progress)
     torch.manual_seed(seed)
     num_classes = len(train_set.categories) or int(train_set.labels().max()) + 1
 
@@ -149,3 +158,47 @@ def depth_recognition_experiment(train_set, test_set, steps: int = 300, de2co_st
     with torch.no_grad():
         acc["colorized_depth"] = evaluate_classifier(clf_b, test_set, device=device, input_fn=colorized)
     return {**acc, "history": hist, "classifier": clf, "de2co": net}
+
+
+def _stored(store, train_set, test_set, args: dict, device: torch.device, progress: bool) -> dict:
+    """:func:`depth_recognition_experiment` through the run store (see its ``store``)."""
+    import json
+    import shutil
+    import sys
+
+    from safetensors.torch import load_file, save_file
+
+    from ..runs import _digest, _module_hash, atomic_write_text
+
+    spec = {"experiment": "de2co-depth", "train": train_set.identity(), "test": test_set.identity(), **args,
+            "code": _module_hash([sys.modules[__name__], sys.modules[SmallClassifier.__module__]])}
+    folder = store.root / "experiments" / f"de2co-depth-{_digest(spec)}"
+    num_classes = len(train_set.categories) or int(train_set.labels().max()) + 1
+    record = folder / "result.json"
+    if record.exists():
+        saved = json.loads(record.read_text())
+        if saved.get("spec") == json.loads(json.dumps(spec, default=str)):
+            clf = SmallClassifier(num_classes, args["classifier_width"])
+            clf.load_state_dict(load_file(str(folder / "classifier.safetensors")))
+            clf.to(device).eval().requires_grad_(False)
+            net = create("de2co", size=args["size"], lr=args["lr"])
+            net.load_state_dict(load_file(str(folder / "de2co.safetensors")))
+            net.to(device).set_classifier(clf).eval()
+            if getattr(store, "verbose", True):
+                print(f"found the stored experiment at {folder}, loading", flush=True)
+            return {**saved["accuracy"], "history": saved["history"], "classifier": clf, "de2co": net,
+                    "loaded": True}
+    out = depth_recognition_experiment(train_set, test_set, device=device, progress=progress, **args)
+    partial = folder.with_name(folder.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir(parents=True)
+    save_file({k: v.detach().cpu().contiguous() for k, v in out["classifier"].state_dict().items()},
+              str(partial / "classifier.safetensors"))
+    save_file({k: v.detach().cpu().contiguous() for k, v in out["de2co"].state_dict().items()},
+              str(partial / "de2co.safetensors"))
+    acc = {k: out[k] for k in ("rgb", "raw_depth", "colorized_depth")}
+    atomic_write_text(partial / "result.json", json.dumps({"spec": spec, "accuracy": acc, "history": out["history"]},
+                                                          default=str))
+    shutil.rmtree(folder, ignore_errors=True)
+    partial.rename(folder)
+    return {**out, "loaded": False}

@@ -29,8 +29,10 @@ class MultipleHypothesis(BinnedColorModel):
     (at 1/4 resolution). Training: each head's rebalanced cross-entropy per image; only the
     best head per image learns (:func:`~colorsurvey.models.multipath.base.best_of_k`).
 
-    ``colorize(L, head=None)``: the head that won most images in training (``wins``), or the
-    ``head`` given; ``explain`` returns all K hypotheses.
+    ``colorize(L, head=None)``: one answer from the K heads — their per-pixel distributions
+    mixed with weights proportional to the training images each head won (``wins``), decoded by
+    the annealed mean — or the hypothesis of the ``head`` given; ``explain`` returns all K
+    hypotheses.
     """
 
     card = ModelCard(
@@ -53,8 +55,9 @@ class MultipleHypothesis(BinnedColorModel):
             "'paper': the ImageNet trunk as 21 residual blocks in six stages (32, 64, 128, 256, 512, 1024 "
             "channels; 3, 3, 4, 4, 4, 3 blocks), K = 4 heads. 'small': 7 blocks of 16-128, K = 4; 'smoke': 3 "
             "blocks of 8-32, K = 3. Bins: Zhang et al.'s in-gamut ab lattice (step 10; 20 at 'smoke'), "
-            "rebalanced. Which head colorizes by default (the one that won most training images) is our "
-            "choice: the paper evaluates the oracle."),
+            "rebalanced. The single answer colorize gives by default is our choice (the paper evaluates the "
+            "oracle): the heads' distributions mixed by their training wins, decoded by the annealed mean "
+            "(in the cpu profile 25.98 dB against 23.27 for the most-winning head alone and 23.93 for gray)."),
     )
     sizes = {
         "paper": dict(stages=((32, 3), (64, 3), (128, 4), (256, 4), (512, 4), (1024, 3)), heads=4, grid=10.0),
@@ -100,17 +103,40 @@ class MultipleHypothesis(BinnedColorModel):
         """The head that won the most training images (0 before training)."""
         return int(self.wins.argmax())
 
+    def head_weights(self) -> torch.Tensor:
+        """(K,) mixture weights of the heads: each head's share of the training images it won
+        (uniform before training)."""
+        w = self.wins.float()
+        return w / w.sum() if float(w.sum()) > 0 else torch.full_like(w, 1.0 / len(w))
+
+    def _decode_mixture(self, L: torch.Tensor, T: float | None) -> torch.Tensor:
+        """ab (B, 2, H, W): the annealed mean of the heads' per-pixel distributions mixed by
+        :meth:`head_weights` — one answer from K hypotheses."""
+        H, W = L.shape[-2:]
+        Lp, _ = self.pad_to_multiple(L, 4)
+        z = self(Lp)                                                     # (K, B, Q, h, w)
+        with fp32(L.device):
+            p = (z.float().softmax(2) * self.head_weights().to(z.device)[:, None, None, None, None]).sum(0)
+            ab = self.decode(p.clamp_min(1e-12).log(), self.temperature if T is None else T)
+            ab = F.interpolate(ab, size=Lp.shape[-2:], mode="bilinear", align_corners=False)
+        return ab[..., :H, :W].contiguous()
+
     def colorize(self, L: torch.Tensor, head: int | None = None, T: float | None = None, **_) -> torch.Tensor:
-        """ab (B, 2, H, W) of hypothesis ``head`` (default: :meth:`default_head`)."""
-        k = self.default_head() if head is None else int(head)
+        """ab (B, 2, H, W) in Lab units: the heads' mixture (:meth:`_decode_mixture`) by default,
+        or hypothesis ``head`` (0..K-1; ValueError otherwise)."""
+        if head is None:
+            return self._decode_mixture(L, T)
+        k = int(head)
         if not 0 <= k < len(self.heads):
             raise ValueError(f"head must be in 0..{len(self.heads) - 1}; got {head}")
         return self._decode_all(L, T)[k].contiguous()
 
     def explain(self, L: torch.Tensor, T: float | None = None, **_) -> dict:
-        """{"hypotheses": ab of every head (B, K, 2, H, W), "ab": the default head's (B, 2, H, W)}."""
+        """{"hypotheses": ab of every head (B, K, 2, H, W), "ab": the heads' mixture (B, 2, H, W),
+        "weights": the heads' mixture weights (K,)}."""
         ab = self._decode_all(L, T)
-        return {"hypotheses": ab.transpose(0, 1).contiguous(), "ab": ab[self.default_head()].contiguous()}
+        return {"hypotheses": ab.transpose(0, 1).contiguous(), "ab": self._decode_mixture(L, T),
+                "weights": self.head_weights()}
 
     def head_losses(self, L: torch.Tensor, ab: torch.Tensor) -> torch.Tensor:
         """Each head's per-image loss (K, B): the mean over pixels of its rebalanced cross-entropy."""
