@@ -199,6 +199,5 @@ def _stored(store, train_set, test_set, args: dict, device: torch.device, progre
     acc = {k: out[k] for k in ("rgb", "raw_depth", "colorized_depth")}
     atomic_write_text(partial / "result.json", json.dumps({"spec": spec, "accuracy": acc, "history": out["history"]},
                                                           default=str))
-    shutil.rmtree(folder, ignore_errors=True)
-    partial.rename(folder)
+    store._commit(partial, folder)            # as a finished run: never half-written under its name
     return {**out, "loaded": False}

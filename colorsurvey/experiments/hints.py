@@ -35,12 +35,10 @@ def psnr_vs_hints(methods: dict, dataset, budgets=HINT_BUDGETS, limit: int | Non
             if run is not None and getattr(run, "path", None) is not None:
                 df = store.scores(run, dataset, limit=limit, hints=int(k), label="hints", device=device,
                                   progress=progress, batch_size=batch_size, metrics=("psnr", "ssim"))
-                rows.append({"method": name, "hints": int(k), "psnr": float(df.psnr.mean()),
-                             "ssim": float(df.ssim.mean())})
-                continue
-            with model.hint_budget(int(k)):     # a no-op for the automatic reference methods
-                df = evaluate(model, dataset, limit=limit, device=device, batch_size=batch_size,
-                              progress=progress, metrics=("psnr", "ssim"))
+            else:
+                with model.hint_budget(int(k)):     # a no-op for the automatic reference methods
+                    df = evaluate(model, dataset, limit=limit, device=device, batch_size=batch_size,
+                                  progress=progress, metrics=("psnr", "ssim"))
             rows.append({"method": name, "hints": int(k), "psnr": float(df.psnr.mean()),
                          "ssim": float(df.ssim.mean())})
     return pd.DataFrame(rows)

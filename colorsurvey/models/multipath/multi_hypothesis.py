@@ -89,15 +89,29 @@ class MultipleHypothesis(BinnedColorModel):
         f = self.trunk(norm_L(L))
         return torch.stack([h(f) for h in self.heads])
 
-    def _decode_all(self, L: torch.Tensor, T: float | None) -> torch.Tensor:
+    def _logits(self, L: torch.Tensor) -> torch.Tensor:
+        """Logits (K, B, Q, h, w) of the K heads for L of any size (padded to multiples of 4)."""
+        return self(self.pad_to_multiple(L, 4)[0])
+
+    def _to_ab(self, logits: torch.Tensor, L: torch.Tensor, T: float | None) -> torch.Tensor:
+        """ab (N, 2, H, W) at L's size from logits (N, Q, h, w), by the annealed mean."""
         H, W = L.shape[-2:]
-        Lp, _ = self.pad_to_multiple(L, 4)
-        z = self(Lp)
-        K, B = z.shape[:2]
         with fp32(L.device):
-            ab = self.decode(z.flatten(0, 1), self.temperature if T is None else T)
-            ab = F.interpolate(ab, size=Lp.shape[-2:], mode="bilinear", align_corners=False)
-        return ab[..., :H, :W].reshape(K, B, 2, H, W)
+            ab = self.decode(logits, self.temperature if T is None else T)
+            ab = F.interpolate(ab, scale_factor=4, mode="bilinear", align_corners=False)
+        return ab[..., :H, :W].contiguous()
+
+    def _hypotheses(self, z: torch.Tensor, L: torch.Tensor, T: float | None) -> torch.Tensor:
+        """ab (K, B, 2, H, W) of every head from the logits ``z`` (K, B, Q, h, w)."""
+        K, B = z.shape[:2]
+        return self._to_ab(z.flatten(0, 1), L, T).reshape(K, B, 2, *L.shape[-2:])
+
+    def _mixture(self, z: torch.Tensor, L: torch.Tensor, T: float | None) -> torch.Tensor:
+        """ab (B, 2, H, W): the annealed mean of the heads' per-pixel distributions mixed by
+        :meth:`head_weights` — one answer from K hypotheses."""
+        with fp32(L.device):
+            p = (z.float().softmax(2) * self.head_weights().to(z.device)[:, None, None, None, None]).sum(0)
+        return self._to_ab(p.clamp_min(1e-12).log(), L, T)
 
     def default_head(self) -> int:
         """The head that won the most training images (0 before training)."""
@@ -109,33 +123,19 @@ class MultipleHypothesis(BinnedColorModel):
         w = self.wins.float()
         return w / w.sum() if float(w.sum()) > 0 else torch.full_like(w, 1.0 / len(w))
 
-    def _decode_mixture(self, L: torch.Tensor, T: float | None) -> torch.Tensor:
-        """ab (B, 2, H, W): the annealed mean of the heads' per-pixel distributions mixed by
-        :meth:`head_weights` — one answer from K hypotheses."""
-        H, W = L.shape[-2:]
-        Lp, _ = self.pad_to_multiple(L, 4)
-        z = self(Lp)                                                     # (K, B, Q, h, w)
-        with fp32(L.device):
-            p = (z.float().softmax(2) * self.head_weights().to(z.device)[:, None, None, None, None]).sum(0)
-            ab = self.decode(p.clamp_min(1e-12).log(), self.temperature if T is None else T)
-            ab = F.interpolate(ab, size=Lp.shape[-2:], mode="bilinear", align_corners=False)
-        return ab[..., :H, :W].contiguous()
-
     def colorize(self, L: torch.Tensor, head: int | None = None, T: float | None = None, **_) -> torch.Tensor:
-        """ab (B, 2, H, W) in Lab units: the heads' mixture (:meth:`_decode_mixture`) by default,
-        or hypothesis ``head`` (0..K-1; ValueError otherwise)."""
-        if head is None:
-            return self._decode_mixture(L, T)
-        k = int(head)
-        if not 0 <= k < len(self.heads):
+        """ab (B, 2, H, W) in Lab units: the heads' mixture (:meth:`_mixture`) by default, or
+        hypothesis ``head`` (0..K-1; ValueError otherwise)."""
+        if head is not None and not 0 <= int(head) < len(self.heads):
             raise ValueError(f"head must be in 0..{len(self.heads) - 1}; got {head}")
-        return self._decode_all(L, T)[k].contiguous()
+        z = self._logits(L)
+        return self._mixture(z, L, T) if head is None else self._to_ab(z[int(head)], L, T)
 
     def explain(self, L: torch.Tensor, T: float | None = None, **_) -> dict:
         """{"hypotheses": ab of every head (B, K, 2, H, W), "ab": the heads' mixture (B, 2, H, W),
         "weights": the heads' mixture weights (K,)}."""
-        ab = self._decode_all(L, T)
-        return {"hypotheses": ab.transpose(0, 1).contiguous(), "ab": self._decode_mixture(L, T),
+        z = self._logits(L)                               # one pass of the network for both
+        return {"hypotheses": self._hypotheses(z, L, T).transpose(0, 1).contiguous(), "ab": self._mixture(z, L, T),
                 "weights": self.head_weights()}
 
     def head_losses(self, L: torch.Tensor, ab: torch.Tensor) -> torch.Tensor:
