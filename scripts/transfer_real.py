@@ -1,7 +1,7 @@
 """Sim-to-real transfer: train methods on the rendered set only, score them on real photos.
 
 Trains each method on :class:`colorsurvey.data.SyntheticNCD` under a profile's budget (the
-``cpu`` profile: small models, 64 px, 600 steps of 16) and evaluates it on a folder of real
+``cpu`` profile: small models, 64 px, 400 steps of 8) and evaluates it on a folder of real
 photos (``<folder>/<Category>/*.jpg``, e.g. ``produce_calib``), per category. Writes a CSV of
 mean PSNR / SSIM per (method, category) with its provenance (command, date, profile, git
 commit, renderer tag). The photos are only read, never trained on.
@@ -38,7 +38,7 @@ from colorsurvey.evaluate import evaluate  # noqa: E402
 from colorsurvey.profiles import get_profile  # noqa: E402
 from colorsurvey.train import train  # noqa: E402
 
-METHODS = ("gray", "mean-ab", "deep-colorization", "colorful", "de2co", "realtime-ug")
+METHODS = ("gray", "mean-ab", "unet", "deep-colorization", "colorful", "de2co", "realtime-ug")
 
 
 def _commit() -> str:

@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from colorsurvey import models
+from colorsurvey.color import nearest_bin
 from colorsurvey.evaluate import SAMPLE_METRICS, evaluate, per_category_table
 from colorsurvey.metrics import ab_diversity
 from colorsurvey.models import count_parameters
@@ -115,6 +116,24 @@ def test_divcolor_decodes_a_given_code_and_rejects_a_wrong_one():
     assert m.colorize(L, z=z).shape == (2, 2, 19, 23)
     with pytest.raises(ValueError, match="z"):
         m.colorize(L, z=torch.zeros(2, m.hidden + 1))
+
+
+def test_divcolor_specificity_weights_follow_the_prior_or_stay_uniform():
+    """With specificity the L2 weights are the inverse colour prior (rare colours weigh more);
+    the small and smoke presets keep them uniform (a plain L2)."""
+    gray_ab = torch.zeros(4, 2, 16, 16)
+    red_ab = gray_ab.clone()
+    red_ab[:, 0, :2, :2] = 60.0                          # a few saturated red pixels
+    batches = [{"ab": torch.cat([gray_ab, red_ab])}]
+    on = models.create("divcolor", size="smoke", seed=0, specificity=True)
+    on.fit_statistics(batches)
+    bins = on.bins
+    w = lambda m, ab: float(m.bin_weights[nearest_bin(torch.tensor([ab]).view(1, 2, 1, 1), bins).item()])  # noqa: E731
+    assert w(on, [60.0, 0.0]) > 2 * w(on, [0.0, 0.0])
+    off = models.create("divcolor", size="smoke", seed=0)
+    assert off.specificity is False and models.create("divcolor", size="small", seed=0).specificity is False
+    off.fit_statistics(batches)
+    assert torch.equal(off.bin_weights, torch.ones_like(off.bin_weights))
 
 
 # --------------------------------------------------------------------------------------

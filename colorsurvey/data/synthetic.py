@@ -183,6 +183,14 @@ _LAYOUT = {1: (0.0, 0.86), 2: (0.44, 0.52), 3: (0.47, 0.44), 4: (0.48, 0.40)}  #
 # leaves included: objects are rendered in a window this size (tests hold it to the full frame).
 _EXT = torch.tensor([_META[c][2] for c in CATEGORIES])
 _CROP = True
+_FILL = (0.78, 0.98)   # a single object's bounding box, as a share of the frame's side
+# The drawn object's bounding box as a share of its extents' box (_EXT, which is generous to
+# be safe for windows): the median over 2,000 renders per category, measured once.
+_TIGHT = torch.tensor([{
+    "Apple": 0.63, "Banana": 0.69, "Brinjal": 0.68, "Broccoli": 0.75, "CapsicumGreen": 0.75,
+    "Carrot": 0.66, "Cherry": 0.81, "ChilliGreen": 0.79, "Corn": 0.71, "Cucumber": 0.79,
+    "LadyFinger": 0.85, "Lemon": 0.67, "Orange": 0.77, "Peach": 0.61, "Pear": 0.82, "Plum": 0.75,
+    "Pomegranate": 0.74, "Potato": 0.64, "Strawberry": 0.75, "Tomato": 0.8}[c] for c in CATEGORIES])
 
 
 @functools.lru_cache(maxsize=1)
@@ -321,13 +329,22 @@ def _render(buf: torch.Tensor, indices: torch.Tensor, size: int, objects: tuple[
     jit = 0.08 if hi == 1 else 0.05
     cx = radius.view(B, 1) * torch.cos(ang) + jit * (2 * obj[:, :, 1] - 1)
     cy = radius.view(B, 1) * torch.sin(ang) * 0.9 + jit * (2 * obj[:, :, 2] - 1)
-    if hi == 1:     # single objects fill 25-80 % of the frame, as in the calibration photos
-        rel = 0.84 + 0.30 * obj[:, :, 3]
-    else:
-        rel = torch.where(slot == 0, 0.92 + 0.08 * obj[:, :, 3], 0.62 + 0.18 * obj[:, :, 3])
-    scale = base.view(B, 1) * rel * _SIZE[cat]
     rot = (2 * obj[:, :, 4] - 1) * _ROT[cat]
     asp = 0.93 + 0.14 * obj[:, :, 5]
+    if hi == 1:
+        # A single object fills the frame as in the photos (NCD, Fruits-360; measured on
+        # produce_calib: the object covers 72 % of the frame at the median, 24 % for long corn):
+        # its rotated bounding box reaches FILL of the half-frame, and it is shifted at most
+        # as far as the margin left allows.
+        bw = torch.cos(rot).abs() * _EXT[cat, 0] * asp + torch.sin(rot).abs() * _EXT[cat, 1] / asp
+        bh = torch.sin(rot).abs() * _EXT[cat, 0] * asp + torch.cos(rot).abs() * _EXT[cat, 1] / asp
+        fill = _FILL[0] + (_FILL[1] - _FILL[0]) * obj[:, :, 3]
+        scale = fill / (_TIGHT[cat] * torch.maximum(bw, bh))
+        cx = (1.0 - scale * bw).clamp(min=0.0) * (2 * obj[:, :, 1] - 1)
+        cy = (1.0 - scale * bh).clamp(min=0.0) * (2 * obj[:, :, 2] - 1)
+    else:
+        rel = torch.where(slot == 0, 0.92 + 0.08 * obj[:, :, 3], 0.62 + 0.18 * obj[:, :, 3])
+        scale = base.view(B, 1) * rel * _SIZE[cat]
     flip = torch.where(obj[:, :, 6] < 0.5, -1.0, 1.0)
     c_, s_ = torch.cos(rot), torch.sin(rot)
     ex, ey = _EXT[cat, 0] * asp, _EXT[cat, 1] / asp
