@@ -200,6 +200,24 @@ def test_multi_object_scenes():
     assert float(cover.mean()) > 0 and float(single.mean()) > 0
 
 
+def test_single_objects_fill_the_frame_as_photos_do():
+    """NCD and Fruits-360 photos show one fruit filling the frame (produce_calib: the object
+    covers 72 % of the frame at the median and always reaches the border). A single rendered
+    object's bounding box spans most of the frame's side and round fruit cover much of it,
+    but the object stays inside: the frame's corners show background."""
+    ds = SyntheticNCD("train", size=64, n=400)
+    b = ds.batch(range(400))
+    side = torch.maximum(b["box"][:, 2] - b["box"][:, 0], b["box"][:, 3] - b["box"][:, 1])
+    assert float(side.median()) > 0.8 and float(side.min()) > 0.5
+    cover = b["mask"].mean((1, 2, 3))
+    labels = torch.as_tensor(b["label"])
+    for name in ("Apple", "Orange", "Tomato", "Plum"):
+        c = float(cover[labels == CATEGORIES.index(name)].median())
+        assert 0.4 < c < 0.9, (name, c)
+    corners = b["mask"][..., [0, 0, -1, -1], [0, -1, 0, -1]]
+    assert float((corners.amax((1, 2)) > 0.5).float().mean()) < 0.1
+
+
 def test_window_rendering_matches_full_frame(monkeypatch):
     """Objects are drawn inside a window from per-category extents; the full frame must agree.
 

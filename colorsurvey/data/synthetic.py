@@ -183,7 +183,9 @@ _LAYOUT = {1: (0.0, 0.86), 2: (0.44, 0.52), 3: (0.47, 0.44), 4: (0.48, 0.40)}  #
 # leaves included: objects are rendered in a window this size (tests hold it to the full frame).
 _EXT = torch.tensor([_META[c][2] for c in CATEGORIES])
 _CROP = True
-_FILL = (0.78, 0.98)   # a single object's bounding box, as a share of the frame's side
+# A single object's bounding box, as a share of the frame's side. Fruits-360 photos are cropped
+# to the fruit: in produce_calib every object reaches the frame's border (box side 1.0 at 64 px).
+_FILL = (0.84, 1.0)
 # The drawn object's bounding box as a share of its extents' box (_EXT, which is generous to
 # be safe for windows): the median over 2,000 renders per category, measured once.
 _TIGHT = torch.tensor([{
@@ -334,14 +336,14 @@ def _render(buf: torch.Tensor, indices: torch.Tensor, size: int, objects: tuple[
     if hi == 1:
         # A single object fills the frame as in the photos (NCD, Fruits-360; measured on
         # produce_calib: the object covers 72 % of the frame at the median, 24 % for long corn):
-        # its rotated bounding box reaches FILL of the half-frame, and it is shifted at most
-        # as far as the margin left allows.
+        # its rotated bounding box spans _FILL of the frame's side (_TIGHT turns the generous
+        # window extents into the drawn box), and it is shifted by at most half the margin left.
         bw = torch.cos(rot).abs() * _EXT[cat, 0] * asp + torch.sin(rot).abs() * _EXT[cat, 1] / asp
         bh = torch.sin(rot).abs() * _EXT[cat, 0] * asp + torch.cos(rot).abs() * _EXT[cat, 1] / asp
         fill = _FILL[0] + (_FILL[1] - _FILL[0]) * obj[:, :, 3]
         scale = fill / (_TIGHT[cat] * torch.maximum(bw, bh))
-        cx = (1.0 - scale * bw).clamp(min=0.0) * (2 * obj[:, :, 1] - 1)
-        cy = (1.0 - scale * bh).clamp(min=0.0) * (2 * obj[:, :, 2] - 1)
+        cx = 0.5 * (1.0 - scale * _TIGHT[cat] * bw).clamp(min=0.0) * (2 * obj[:, :, 1] - 1)
+        cy = 0.5 * (1.0 - scale * _TIGHT[cat] * bh).clamp(min=0.0) * (2 * obj[:, :, 2] - 1)
     else:
         rel = torch.where(slot == 0, 0.92 + 0.08 * obj[:, :, 3], 0.62 + 0.18 * obj[:, :, 3])
         scale = base.view(B, 1) * rel * _SIZE[cat]
