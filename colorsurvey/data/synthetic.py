@@ -7,7 +7,8 @@ renders images with that property, in batches, on any device and at any resoluti
 
 * each category has an implicit (signed-distance) silhouette with per-sample position,
   scale, rotation, aspect, mirroring and shape parameters (dents, stems, crowns, calyces,
-  leaves, cherry pairs, corn husks, ...);
+  leaves, cherry pairs, corn husks, ...); a single object fills the frame as in NCD and
+  Fruits-360 photos (its bounding box spans 84-100 % of the frame's side);
 * each category has its natural colour range: named colour variants (red / green / yellow
   apples, ripe, spotted and unripe bananas, dark and striped brinjals, ...) sampled per
   image, with brightness and hue jitter and a secondary colour (streaks, blush, stripes,
@@ -39,7 +40,7 @@ union, and ``instances`` lists ``(label, box)`` of every object, largest first (
 present for single-object sets too, with one entry).
 
 Speed: each object is drawn in a window around it (from per-category extents, held to the
-full frame by a test), stems and leaves in smaller sub-windows, value noise by matrix
+full frame by a test; a single object's window is most of the frame), stems and leaves in smaller sub-windows, value noise by matrix
 products, and the contact shadow at a quarter of the resolution. On a CPU the cost is
 mostly per-op overhead (about 7,000 small tensor ops per batch of 64, ~300 per category
 present), so larger batches render more images per second (:func:`render_throughput`).
@@ -100,7 +101,8 @@ def _variants() -> dict[str, list[tuple]]:
 
 VARIANTS.update(_variants())
 
-# Per category: (size factor, rotation half-range in radians, (half-extent u, half-extent v)).
+# Per category: (size factor in scenes of several objects, rotation half-range in radians,
+# (half-extent u, half-extent v)).
 _META = {
     "Apple": (0.76, 0.35, (0.95, 1.25)),
     "Banana": (0.95, math.pi, (1.05, 0.65)),
@@ -178,7 +180,7 @@ def _sample_seed(seed: int, split: int, index: int) -> int:
 
 _SIZE = torch.tensor([_META[c][0] for c in CATEGORIES])
 _ROT = torch.tensor([_META[c][1] for c in CATEGORIES])
-_LAYOUT = {1: (0.0, 0.86), 2: (0.44, 0.52), 3: (0.47, 0.44), 4: (0.48, 0.40)}  # radius, base scale
+_LAYOUT = {2: (0.44, 0.52), 3: (0.47, 0.44), 4: (0.48, 0.40)}  # several objects: ring radius, base scale
 # Half-extents (max |u|, max |v|) of each category's drawing in its own frame, stems and
 # leaves included: objects are rendered in a window this size (tests hold it to the full frame).
 _EXT = torch.tensor([_META[c][2] for c in CATEGORIES])
@@ -187,7 +189,8 @@ _CROP = True
 # to the fruit: in produce_calib every object reaches the frame's border (box side 1.0 at 64 px).
 _FILL = (0.84, 1.0)
 # The drawn object's bounding box as a share of its extents' box (_EXT, which is generous to
-# be safe for windows): the median over 2,000 renders per category, measured once.
+# be safe for windows): the median over 2,000 renders per category, measured once; a test holds
+# every category's median box side to _FILL's range.
 _TIGHT = torch.tensor([{
     "Apple": 0.63, "Banana": 0.69, "Brinjal": 0.68, "Broccoli": 0.75, "CapsicumGreen": 0.75,
     "Carrot": 0.66, "Cherry": 0.81, "ChilliGreen": 0.79, "Corn": 0.71, "Cucumber": 0.79,
@@ -324,29 +327,31 @@ def _render(buf: torch.Tensor, indices: torch.Tensor, size: int, objects: tuple[
     bright = (0.9 + 0.2 * obj[:, :, 11]).view(B, _K, 1)
     cols = torch.stack([body, (tab["sec"][cat, var] * bright).clamp(0.0, 1.0),
                         (tab["part"][cat, var] * bright).clamp(0.0, 1.0)], 2)     # (B, K, 3, 3): body, sec, part
-    radius = torch.tensor([_LAYOUT[c][0] for c in range(1, _K + 1)])[count - 1]
-    base = torch.tensor([_LAYOUT[c][1] for c in range(1, _K + 1)])[count - 1]
-    slot = torch.arange(_K).view(1, _K)
-    ang = 2 * math.pi * (scene[:, 1:2] + slot / count.view(B, 1).float())
-    jit = 0.08 if hi == 1 else 0.05
-    cx = radius.view(B, 1) * torch.cos(ang) + jit * (2 * obj[:, :, 1] - 1)
-    cy = radius.view(B, 1) * torch.sin(ang) * 0.9 + jit * (2 * obj[:, :, 2] - 1)
     rot = (2 * obj[:, :, 4] - 1) * _ROT[cat]
     asp = 0.93 + 0.14 * obj[:, :, 5]
-    if hi == 1:
-        # A single object fills the frame as in the photos (NCD, Fruits-360; measured on
-        # produce_calib: the object covers 72 % of the frame at the median, 24 % for long corn):
-        # its rotated bounding box spans _FILL of the frame's side (_TIGHT turns the generous
-        # window extents into the drawn box), and it is shifted by at most half the margin left.
-        bw = torch.cos(rot).abs() * _EXT[cat, 0] * asp + torch.sin(rot).abs() * _EXT[cat, 1] / asp
-        bh = torch.sin(rot).abs() * _EXT[cat, 0] * asp + torch.cos(rot).abs() * _EXT[cat, 1] / asp
-        fill = _FILL[0] + (_FILL[1] - _FILL[0]) * obj[:, :, 3]
-        scale = fill / (_TIGHT[cat] * torch.maximum(bw, bh))
-        cx = 0.5 * (1.0 - scale * _TIGHT[cat] * bw).clamp(min=0.0) * (2 * obj[:, :, 1] - 1)
-        cy = 0.5 * (1.0 - scale * _TIGHT[cat] * bh).clamp(min=0.0) * (2 * obj[:, :, 2] - 1)
-    else:
+    # A scene with one object: it fills the frame as in the photos (NCD, Fruits-360; measured on
+    # produce_calib: the object covers 72 % of the frame at the median, 24 % for long corn, and
+    # always reaches the border): its rotated bounding box spans _FILL of the frame's side
+    # (_TIGHT turns the generous window extents into the drawn box), shifted by at most half
+    # the margin left. Larger or off-centre parts (stems, leaves) may touch the border, as there.
+    bw = torch.cos(rot).abs() * _EXT[cat, 0] * asp + torch.sin(rot).abs() * _EXT[cat, 1] / asp
+    bh = torch.sin(rot).abs() * _EXT[cat, 0] * asp + torch.cos(rot).abs() * _EXT[cat, 1] / asp
+    fill = _FILL[0] + (_FILL[1] - _FILL[0]) * obj[:, :, 3]
+    scale = fill / (_TIGHT[cat] * torch.maximum(bw, bh))
+    cx = 0.5 * (1.0 - scale * _TIGHT[cat] * bw).clamp(min=0.0) * (2 * obj[:, :, 1] - 1)
+    cy = 0.5 * (1.0 - scale * _TIGHT[cat] * bh).clamp(min=0.0) * (2 * obj[:, :, 2] - 1)
+    if hi > 1:
+        # Scenes with several objects (per sample: a range such as (1, 3) mixes both layouts):
+        # smaller objects on a ring, the first one largest, each scaled by its category's size.
+        radius = torch.tensor([_LAYOUT.get(c, (0.0, 0.0))[0] for c in range(1, _K + 1)])[count - 1]
+        base = torch.tensor([_LAYOUT.get(c, (0.0, 0.0))[1] for c in range(1, _K + 1)])[count - 1]
+        slot = torch.arange(_K).view(1, _K)
+        ang = 2 * math.pi * (scene[:, 1:2] + slot / count.view(B, 1).float())
         rel = torch.where(slot == 0, 0.92 + 0.08 * obj[:, :, 3], 0.62 + 0.18 * obj[:, :, 3])
-        scale = base.view(B, 1) * rel * _SIZE[cat]
+        several = (count > 1).view(B, 1)
+        scale = torch.where(several, base.view(B, 1) * rel * _SIZE[cat], scale)
+        cx = torch.where(several, radius.view(B, 1) * torch.cos(ang) + 0.05 * (2 * obj[:, :, 1] - 1), cx)
+        cy = torch.where(several, radius.view(B, 1) * torch.sin(ang) * 0.9 + 0.05 * (2 * obj[:, :, 2] - 1), cy)
     flip = torch.where(obj[:, :, 6] < 0.5, -1.0, 1.0)
     c_, s_ = torch.cos(rot), torch.sin(rot)
     ex, ey = _EXT[cat, 0] * asp, _EXT[cat, 1] / asp
