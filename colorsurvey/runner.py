@@ -13,7 +13,9 @@ An executed notebook appears under its name only when it ran to the end; a failu
 
 One progress bar spans the whole job (:class:`JobProgress`): the notebook it is in, cells done of
 all cells, and an estimate of the time left — from the previous run's per-notebook times in the
-same output folder (``runs.json``) where there is one, else from the pace of the cells so far.
+same output folder (``runs.json``) where there is one, else from the measured reference times
+of a first (cold) job in that profile (:data:`REFERENCE_SECONDS`), scaled by how fast the
+notebooks done so far went against theirs, else from the pace of the cells so far.
 The kernel's transport chatter (jupyter_client / papermill log warnings, zmq and asyncio
 deprecation warnings) is kept off the screen; a notebook's own errors still surface.
 
@@ -71,15 +73,30 @@ def _to_html(nb_path: Path, html_path: Path) -> None:
     os.replace(tmp, html_path)
 
 
+# Wall seconds of each notebook in a first job (empty run store), measured by
+# ``python scripts/speed_main_job.py --profile cpu --threads 2`` on a 2-core CPU (2026-11-29,
+# commit d4c6a1e). Only a prior for the progress bar's estimate: a job's own previous times
+# replace them, and the pace of the notebooks done so far scales them.
+REFERENCE_SECONDS: dict[str, dict[str, float]] = {
+    "cpu": {"00_foundations": 0, "01_plain_networks": 0, "02_user_guided": 0, "03_domain_specific": 0,
+            "04_text_based": 0, "05_diverse": 0, "06_multi_path": 0, "07_exemplar_based": 0,
+            "08_benchmark": 0},
+}
+
+
 class JobProgress:
     """One tqdm bar over every code cell of every notebook of a job, with the notebook it is in
     and an estimate of the time left.
 
     The estimate, in seconds: for notebooks with a known duration (``expected``: name ->
-    seconds, e.g. from the previous run) the rest of that duration, else the mean time per cell
-    so far times the cells left."""
+    seconds, e.g. from the previous run) the rest of that duration; else, for notebooks with a
+    reference duration (``reference``, e.g. :data:`REFERENCE_SECONDS` of the profile), the rest
+    of that duration times the pace so far (the seconds the notebooks done took over their
+    reference seconds; 1 before any is done); else the mean time per cell so far times the
+    cells left."""
 
-    def __init__(self, notebooks: list[Path], expected: dict[str, float] | None = None, enabled: bool = True):
+    def __init__(self, notebooks: list[Path], expected: dict[str, float] | None = None, enabled: bool = True,
+                 reference: dict[str, float] | None = None):
         import nbformat
         from tqdm.auto import tqdm
 
@@ -87,6 +104,7 @@ class JobProgress:
         self.cells = {nb.stem: 1 + sum(c.cell_type == "code" and bool(c.source.strip())
                                        for c in nbformat.read(nb, as_version=4).cells) for nb in notebooks}
         self.expected = {k: v for k, v in (expected or {}).items() if k in self.cells and v > 0}
+        self.reference = {k: v for k, v in (reference or {}).items() if k in self.cells and v > 0}
         self.done: dict[str, float] = {}
         self.current, self.cell, self.t_nb = "", 0, time.perf_counter()
         self.t0 = time.perf_counter()
@@ -113,6 +131,8 @@ class JobProgress:
         cells_done = sum(self.cells[k] for k in self.done) + self.cell
         spent = now - self.t0
         per_cell = spent / cells_done if cells_done else None
+        ref_done = [k for k in self.done if k in self.reference]
+        pace = (sum(self.done[k] for k in ref_done) / sum(self.reference[k] for k in ref_done)) if ref_done else 1.0
         left = 0.0
         for name, n in self.cells.items():
             if name in self.done:
@@ -121,6 +141,8 @@ class JobProgress:
             todo = n - (self.cell if name == self.current else 0)
             if name in self.expected:
                 left += max(self.expected[name] - elapsed, 0.0)
+            elif name in self.reference:
+                left += max(self.reference[name] * pace - elapsed, 0.0)
             elif per_cell is not None:
                 left += per_cell * todo
             else:
@@ -190,7 +212,7 @@ def run_notebooks(profile: str, data: str = "synthetic", out: str | os.PathLike 
     (root / "html").mkdir(exist_ok=True)
     runs: list[NotebookRun] = []
     notebooks = list_notebooks(Path(directory), only=only)
-    bar = JobProgress(notebooks, _previous_times(root), enabled=progress)
+    bar = JobProgress(notebooks, _previous_times(root), enabled=progress, reference=REFERENCE_SECONDS.get(profile))
     with _quiet_kernel_transport():
         for k, nb in enumerate(notebooks, 1):
             bar.bar.write(f"[{k}/{len(notebooks)}] {nb.name} (profile {profile}, data {data})")

@@ -76,3 +76,26 @@ def test_temperature_explorer_headless(tiny):
         assert pic.shape[2] == 3 and np.isfinite(s["colorfulness"])
     assert "T must" in ex.set(T=2.0) and ex.T == 1.0
     assert ex.widget.children
+
+
+def test_progress_estimate_uses_previous_then_reference_times_then_pace(tmp_path):
+    """Time left: a notebook's previous duration where known, else its reference duration
+    scaled by the pace of the notebooks done (twice as slow so far: twice the reference)."""
+    import nbformat
+
+    from colorsurvey.runner import JobProgress
+
+    paths = []
+    for name in ("a", "b", "c"):
+        nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("1")])
+        paths.append(tmp_path / f"{name}.ipynb")
+        nbformat.write(nb, paths[-1])
+    bar = JobProgress(paths, expected={"c": 30.0}, reference={"a": 10.0, "b": 100.0}, enabled=False)
+    bar.start("a")
+    assert bar.seconds_left() == pytest.approx(140.0, abs=1.0)     # 10 + 100 + 30, nothing done yet
+    bar.finish("a", 20.0)                                          # twice its reference
+    bar.start("b")
+    assert bar.seconds_left() == pytest.approx(230.0, abs=1.0)     # 2 x 100 + 30
+    none = JobProgress(paths, enabled=False)
+    none.start("a")
+    assert none.seconds_left() is None                             # no times and no cell done: unknown
