@@ -75,12 +75,12 @@ def _to_html(nb_path: Path, html_path: Path) -> None:
 
 # Wall seconds of each notebook in a first job (empty run store), measured by
 # ``python scripts/speed_main_job.py --profile cpu --threads 2`` on a 2-core CPU (2026-11-29,
-# commit d4c6a1e). Only a prior for the progress bar's estimate: a job's own previous times
+# commit 47caa99). Only a prior for the progress bar's estimate: a job's own previous times
 # replace them, and the pace of the notebooks done so far scales them.
 REFERENCE_SECONDS: dict[str, dict[str, float]] = {
-    "cpu": {"00_foundations": 0, "01_plain_networks": 0, "02_user_guided": 0, "03_domain_specific": 0,
-            "04_text_based": 0, "05_diverse": 0, "06_multi_path": 0, "07_exemplar_based": 0,
-            "08_benchmark": 0},
+    "cpu": {"00_foundations": 68, "01_plain_networks": 110, "02_user_guided": 320, "03_domain_specific": 216,
+            "04_text_based": 115, "05_diverse": 515, "06_multi_path": 322, "07_exemplar_based": 319,
+            "08_benchmark": 234},
 }
 
 
