@@ -334,6 +334,7 @@ def _render(buf: torch.Tensor, indices: torch.Tensor, size: int, objects: tuple[
     # always reaches the border): its rotated bounding box spans _FILL of the frame's side
     # (_TIGHT turns the generous window extents into the drawn box), shifted by at most half
     # the margin left. Larger or off-centre parts (stems, leaves) may touch the border, as there.
+    # half-width and half-height of the rotated box of the extents (_EXT), in object units
     bw = torch.cos(rot).abs() * _EXT[cat, 0] * asp + torch.sin(rot).abs() * _EXT[cat, 1] / asp
     bh = torch.sin(rot).abs() * _EXT[cat, 0] * asp + torch.cos(rot).abs() * _EXT[cat, 1] / asp
     fill = _FILL[0] + (_FILL[1] - _FILL[0]) * obj[:, :, 3]
@@ -354,10 +355,9 @@ def _render(buf: torch.Tensor, indices: torch.Tensor, size: int, objects: tuple[
         cy = torch.where(several, radius.view(B, 1) * torch.sin(ang) * 0.9 + 0.05 * (2 * obj[:, :, 2] - 1), cy)
     flip = torch.where(obj[:, :, 6] < 0.5, -1.0, 1.0)
     c_, s_ = torch.cos(rot), torch.sin(rot)
-    ex, ey = _EXT[cat, 0] * asp, _EXT[cat, 1] / asp
     half_px = scale * (size / 2.0)
-    win_w = (2.0 * half_px * (c_.abs() * ex + s_.abs() * ey) + 5.0).ceil().clamp(max=size)
-    win_h = (2.0 * half_px * (s_.abs() * ex + c_.abs() * ey) + 5.0).ceil().clamp(max=size)
+    win_w = (2.0 * half_px * bw + 5.0).ceil().clamp(max=size)      # the extents' rotated box, in pixels
+    win_h = (2.0 * half_px * bh + 5.0).ceil().clamp(max=size)
     pcx, pcy = (cx + 1.0) * (size / 2.0), (cy + 1.0) * (size / 2.0)
     # pixel (i, j) of a window at (ox, oy) -> object coordinates: u = u0 + uj j + ui i, with
     # u0 = U0 + uj ox + ui oy (likewise v); and object -> window pixel for sub-windows
