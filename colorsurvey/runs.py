@@ -118,6 +118,20 @@ def _jsonable(v):
     return repr(v)
 
 
+def _record(path: Path, spec: dict) -> dict | None:
+    """The JSON record at ``path`` when its ``"spec"`` is ``spec`` (compared as JSON), else None
+    (also when the file is missing or unreadable)."""
+    try:
+        stored = json.loads(path.read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+    return stored if _same_spec(stored, spec) else None
+
+
+def _same_spec(stored: dict, spec: dict) -> bool:
+    return stored.get("spec") == json.loads(json.dumps(spec, default=str))
+
+
 def atomic_write_text(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` through a temporary file in the same folder and os.replace."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -182,11 +196,7 @@ class RunStore:
     def find(self, spec: dict) -> Path | None:
         """The finished run with exactly ``spec``, or None."""
         p = self.path(spec)
-        try:
-            stored = json.loads((p / "run.json").read_text())
-        except (FileNotFoundError, json.JSONDecodeError):
-            return None
-        return p if stored.get("spec") == json.loads(json.dumps(spec, default=str)) else None
+        return p if _record(p / "run.json", spec) is not None else None
 
     def _forced(self, key: str, path: Path) -> bool:
         wanted = self.retrain is True or (isinstance(self.retrain, frozenset) and key in self.retrain)
@@ -274,7 +284,7 @@ class RunStore:
             if path.exists() and any(path.iterdir()):
                 raise ValueError(f"{path} exists and is not a run folder: choose an empty or new folder for --out")
             return None
-        if stored.get("spec") == json.loads(json.dumps(spec, default=str)):
+        if _same_spec(stored, spec):
             return path
         s = stored.get("spec", {})
         raise ValueError(f"{path} holds another run ({s.get('method')}, size {s.get('size')}, seed {s.get('seed')}, "
@@ -291,6 +301,33 @@ class RunStore:
         os.replace(partial, path)
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)
+
+    # -- experiments that are not a method's run ----------------------------------------------
+    def experiment(self, name: str, spec: dict, key: str | None = None) -> tuple[Path, dict | None]:
+        """Where an experiment that is not a method's run (e.g. the (DE)²CO depth experiment)
+        keeps its result, ``<root>/experiments/<name>-<digest of spec>``, and its finished record
+        (``result.json``) when it was stored with exactly ``spec``; the record is None when it is
+        missing, stored with another spec, or when retraining is forced for ``key`` (default
+        ``name``) as for a run (``COLORSURVEY_RETRAIN``, ``retrain=``)."""
+        folder = self.root / "experiments" / f"{name}-{_digest(spec)}"
+        if self._forced(key or name, folder):
+            return folder, None
+        return folder, _record(folder / "result.json", spec)
+
+    def save_experiment(self, folder: Path, spec: dict, record: dict, state_dicts: dict[str, dict]) -> None:
+        """Store an experiment's ``record`` (JSON-able, saved with ``spec`` as ``result.json``) and
+        its modules' state dicts (``state_dicts``: file stem -> state dict, as safetensors) in
+        ``folder``: written under ``<folder>.partial``, then renamed, as a run is."""
+        from safetensors.torch import save_file
+
+        partial = self.partial_path(folder)
+        shutil.rmtree(partial, ignore_errors=True)
+        partial.mkdir(parents=True)
+        for stem, sd in state_dicts.items():
+            save_file({k: v.detach().cpu().contiguous() for k, v in sd.items()}, str(partial / f"{stem}.safetensors"))
+        atomic_write_text(partial / "result.json", json.dumps({"spec": spec, **record}, default=str))
+        self._commit(partial, folder)
+        self._retrained.add(str(folder))
 
     # -- scores --------------------------------------------------------------------------------
     def scores(self, run: Run, dataset, *, limit: int | None = None, hints: int | None = None,
@@ -320,15 +357,14 @@ class RunStore:
             espec["variant"] = str(variant)
         f = run.path / "metrics" / f"scores-{_digest(espec)}.csv"
         meta = f.with_suffix(".json")
-        if f.exists() and meta.exists():
-            stored = json.loads(meta.read_text())
-            if stored.get("spec") == json.loads(json.dumps(espec, default=str)):
-                df = pd.read_csv(f)
-                df.attrs["evaluated"] = stored.get("evaluated", "")
-                if label not in stored.get("labels", []):
-                    stored["labels"] = [*stored.get("labels", []), label]
-                    atomic_write_text(meta, json.dumps(stored, indent=1, default=str))
-                return df
+        stored = _record(meta, espec) if f.exists() else None
+        if stored is not None:
+            df = pd.read_csv(f)
+            df.attrs["evaluated"] = stored.get("evaluated", "")
+            if label not in stored.get("labels", []):
+                stored["labels"] = [*stored.get("labels", []), label]
+                atomic_write_text(meta, json.dumps(stored, indent=1, default=str))
+            return df
         ctx = run.model.hint_budget(hints) if hints is not None and takes_hints else contextlib.nullcontext()
         with ctx:
             kw = {} if metrics is None else {"metrics": tuple(metrics)}

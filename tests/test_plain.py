@@ -234,6 +234,9 @@ def test_depth_experiment_is_kept_in_the_run_store(data, tmp_path, monkeypatch):
         torch.testing.assert_close(again["de2co"].colorize_depth(d), first["de2co"].eval().colorize_depth(d))
     with pytest.raises(RuntimeError, match="trained again"):     # another setting is computed afresh
         depth_recognition_experiment(data, test, **{**kw, "steps": 4})
+    forced = RunStore(tmp_path, retrain={"de2co"}, verbose=False)   # as COLORSURVEY_RETRAIN=de2co
+    with pytest.raises(RuntimeError, match="trained again"):
+        depth_recognition_experiment(data, test, **{**kw, "store": forced})
 
 
 # --------------------------------------------------------------------------------------

@@ -334,9 +334,10 @@ def _render(buf: torch.Tensor, indices: torch.Tensor, size: int, objects: tuple[
     # always reaches the border): its rotated bounding box spans _FILL of the frame's side
     # (_TIGHT turns the generous window extents into the drawn box), shifted by at most half
     # the margin left. Larger or off-centre parts (stems, leaves) may touch the border, as there.
+    c_, s_ = torch.cos(rot), torch.sin(rot)
     # half-width and half-height of the rotated box of the extents (_EXT), in object units
-    bw = torch.cos(rot).abs() * _EXT[cat, 0] * asp + torch.sin(rot).abs() * _EXT[cat, 1] / asp
-    bh = torch.sin(rot).abs() * _EXT[cat, 0] * asp + torch.cos(rot).abs() * _EXT[cat, 1] / asp
+    bw = c_.abs() * _EXT[cat, 0] * asp + s_.abs() * _EXT[cat, 1] / asp
+    bh = s_.abs() * _EXT[cat, 0] * asp + c_.abs() * _EXT[cat, 1] / asp
     fill = _FILL[0] + (_FILL[1] - _FILL[0]) * obj[:, :, 3]
     scale = fill / (_TIGHT[cat] * torch.maximum(bw, bh))
     cx = 0.5 * (1.0 - scale * _TIGHT[cat] * bw).clamp(min=0.0) * (2 * obj[:, :, 1] - 1)
@@ -344,8 +345,7 @@ def _render(buf: torch.Tensor, indices: torch.Tensor, size: int, objects: tuple[
     if hi > 1:
         # Scenes with several objects (per sample: a range such as (1, 3) mixes both layouts):
         # smaller objects on a ring, the first one largest, each scaled by its category's size.
-        radius = torch.tensor([_LAYOUT.get(c, (0.0, 0.0))[0] for c in range(1, _K + 1)])[count - 1]
-        base = torch.tensor([_LAYOUT.get(c, (0.0, 0.0))[1] for c in range(1, _K + 1)])[count - 1]
+        radius, base = torch.tensor([_LAYOUT.get(c, (0.0, 0.0)) for c in range(1, _K + 1)])[count - 1].unbind(-1)
         slot = torch.arange(_K).view(1, _K)
         ang = 2 * math.pi * (scene[:, 1:2] + slot / count.view(B, 1).float())
         rel = torch.where(slot == 0, 0.92 + 0.08 * obj[:, :, 3], 0.62 + 0.18 * obj[:, :, 3])
@@ -354,7 +354,6 @@ def _render(buf: torch.Tensor, indices: torch.Tensor, size: int, objects: tuple[
         cx = torch.where(several, radius.view(B, 1) * torch.cos(ang) + 0.05 * (2 * obj[:, :, 1] - 1), cx)
         cy = torch.where(several, radius.view(B, 1) * torch.sin(ang) * 0.9 + 0.05 * (2 * obj[:, :, 2] - 1), cy)
     flip = torch.where(obj[:, :, 6] < 0.5, -1.0, 1.0)
-    c_, s_ = torch.cos(rot), torch.sin(rot)
     half_px = scale * (size / 2.0)
     win_w = (2.0 * half_px * bw + 5.0).ceil().clamp(max=size)      # the extents' rotated box, in pixels
     win_h = (2.0 * half_px * bh + 5.0).ceil().clamp(max=size)

@@ -162,42 +162,28 @@ def depth_recognition_experiment(train_set, test_set, steps: int = 300, de2co_st
 
 def _stored(store, train_set, test_set, args: dict, device: torch.device, progress: bool) -> dict:
     """:func:`depth_recognition_experiment` through the run store (see its ``store``)."""
-    import json
-    import shutil
     import sys
 
-    from safetensors.torch import load_file, save_file
+    from safetensors.torch import load_file
 
-    from ..runs import _digest, _module_hash, atomic_write_text
+    from ..runs import _module_hash
 
     spec = {"experiment": "de2co-depth", "train": train_set.identity(), "test": test_set.identity(), **args,
             "code": _module_hash([sys.modules[__name__], sys.modules[SmallClassifier.__module__]])}
-    folder = store.root / "experiments" / f"de2co-depth-{_digest(spec)}"
-    num_classes = len(train_set.categories) or int(train_set.labels().max()) + 1
-    record = folder / "result.json"
-    if record.exists():
-        saved = json.loads(record.read_text())
-        if saved.get("spec") == json.loads(json.dumps(spec, default=str)):
-            clf = SmallClassifier(num_classes, args["classifier_width"])
-            clf.load_state_dict(load_file(str(folder / "classifier.safetensors")))
-            clf.to(device).eval().requires_grad_(False)
-            net = create("de2co", size=args["size"], lr=args["lr"])
-            net.load_state_dict(load_file(str(folder / "de2co.safetensors")))
-            net.to(device).set_classifier(clf).eval()
-            if getattr(store, "verbose", True):
-                print(f"found the stored experiment at {folder}, loading", flush=True)
-            return {**saved["accuracy"], "history": saved["history"], "classifier": clf, "de2co": net,
-                    "loaded": True}
+    folder, saved = store.experiment("de2co-depth", spec, key="de2co")
+    if saved is not None:
+        num_classes = len(train_set.categories) or int(train_set.labels().max()) + 1
+        clf = SmallClassifier(num_classes, args["classifier_width"])
+        clf.load_state_dict(load_file(str(folder / "classifier.safetensors")))
+        clf.to(device).eval().requires_grad_(False)
+        net = create("de2co", size=args["size"], lr=args["lr"])
+        net.load_state_dict(load_file(str(folder / "de2co.safetensors")))
+        net.to(device).set_classifier(clf).eval()
+        if getattr(store, "verbose", True):
+            print(f"found the stored experiment at {folder}, loading", flush=True)
+        return {**saved["accuracy"], "history": saved["history"], "classifier": clf, "de2co": net, "loaded": True}
     out = depth_recognition_experiment(train_set, test_set, device=device, progress=progress, **args)
-    partial = folder.with_name(folder.name + ".partial")
-    shutil.rmtree(partial, ignore_errors=True)
-    partial.mkdir(parents=True)
-    save_file({k: v.detach().cpu().contiguous() for k, v in out["classifier"].state_dict().items()},
-              str(partial / "classifier.safetensors"))
-    save_file({k: v.detach().cpu().contiguous() for k, v in out["de2co"].state_dict().items()},
-              str(partial / "de2co.safetensors"))
     acc = {k: out[k] for k in ("rgb", "raw_depth", "colorized_depth")}
-    atomic_write_text(partial / "result.json", json.dumps({"spec": spec, "accuracy": acc, "history": out["history"]},
-                                                          default=str))
-    store._commit(partial, folder)            # as a finished run: never half-written under its name
+    store.save_experiment(folder, spec, {"accuracy": acc, "history": out["history"]},
+                          {"classifier": out["classifier"].state_dict(), "de2co": out["de2co"].state_dict()})
     return {**out, "loaded": False}
