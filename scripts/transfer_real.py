@@ -112,10 +112,12 @@ class _FlatColour(torch.nn.Module):
         ab, mask = batch["ab"].float(), batch["mask"][:, :1] > 0.5
         out = torch.zeros_like(ab)
         for i in range(ab.shape[0]):
+            if not mask[i].any():
+                continue                          # no object found on white: nothing to paint
             if self.per_category is not None:
-                mean = self.per_category[int(batch["label"][i])]
+                mean = self.per_category.get(int(batch["label"][i]), torch.zeros(2))
             else:
-                mean = ab[i][:, mask[i, 0]].mean(1) if mask[i].any() else torch.zeros(2)
+                mean = ab[i][:, mask[i, 0]].mean(1)
             out[i] = torch.where(mask[i], mean.view(2, 1, 1), out[i])
         return out
 
@@ -123,11 +125,14 @@ class _FlatColour(torch.nn.Module):
 def ceilings(photos: str, profile: str = "cpu") -> pd.DataFrame:
     """Scores of one flat, true colour inside each photo's object (see the module docstring)."""
     test_set = open_dataset(photos, split="all", size=get_profile(profile).resolution)
-    b = test_set.batch(list(range(len(test_set))))
-    mask = b["mask"][:, 0] > 0.5
-    own = {i: b["ab"][i][:, mask[i]].mean(1) for i in range(len(test_set)) if mask[i].any()}
-    labels = b["label"].tolist()
-    per_cat = {k: torch.stack([own[i] for i in own if labels[i] == k]).mean(0) for k in set(labels)}
+    own, labels = {}, []                          # photo -> its mean ab inside the object; labels
+    for s in range(0, len(test_set), 256):
+        b = test_set.batch(list(range(s, min(s + 256, len(test_set)))))
+        mask = b["mask"][:, 0] > 0.5
+        own.update({s + i: b["ab"][i][:, mask[i]].mean(1) for i in range(mask.shape[0]) if mask[i].any()})
+        labels += b["label"].tolist()
+    per_cat = {k: torch.stack([own[i] for i in own if labels[i] == k]).mean(0)
+               for k in set(labels[i] for i in own)}     # categories with at least one object found
     rows = []
     for key, table in (("ceiling: one colour per category", per_cat), ("ceiling: one colour per photo", None)):
         df = evaluate(_FlatColour(key, table), test_set, progress=False, metrics=("psnr", "ssim"))

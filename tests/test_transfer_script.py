@@ -103,3 +103,15 @@ def test_main_rejects_bad_seeds_and_missing_folder(tr, tmp_path, capsys):
     with pytest.raises(SystemExit) as e:
         tr.main([str(tmp_path / "nowhere"), "--tag", "x"])
     assert e.value.code == 2 and "no such photo folder" in capsys.readouterr().err
+
+
+def test_ceilings_skip_photos_without_an_object(tr, tmp_path):
+    """A photo with no object on white gets nothing painted, and a category where no object is
+    found still gets rows (equal to gray's) instead of an error."""
+    photos = disks(tmp_path / "p")
+    save(np.full((48, 48, 3), 255, np.uint8), photos / "Empty" / "blank.png")
+    ce = tr.ceilings(str(photos), profile="smoke").set_index(["method", "category"])
+    gray = tr.run(str(photos), methods=("gray",), profile="smoke").set_index("category")
+    for key in ("ceiling: one colour per photo", "ceiling: one colour per category"):
+        assert ce.loc[(key, "Empty"), "psnr"] == gray.loc["Empty", "psnr"]        # both exact: inf
+        assert ce.loc[(key, "Corn"), "psnr"] > gray.loc["Corn", "psnr"]
