@@ -205,3 +205,14 @@ def test_a_method_that_cannot_colorize_photos_is_not_trained(tr, tmp_path, monke
     assert trained == ["gray"]
     row = df[df.method == "de2co"].iloc[0]
     assert row.images == 0 and np.isnan(row.psnr) and row.note.startswith("(DE)²CO colorizes depth maps")
+
+
+def test_each_seed_renders_its_own_training_set_and_initialises_its_own_model(tr, tmp_path, monkeypatch):
+    rendered, created = [], []
+    real_set, real_create = tr.SyntheticNCD, tr.models.create
+    monkeypatch.setattr(tr, "SyntheticNCD", lambda *a, seed, **k: (rendered.append(seed), real_set(*a, seed=seed, **k))[1])
+    monkeypatch.setattr(tr.models, "create", lambda key, *a, seed, **k: (created.append((key, seed)),
+                                                                          real_create(key, *a, seed=seed, **k))[1])
+    tr.run(str(disks(tmp_path / "p")), methods=("gray", "mean-ab"), profile="smoke", seeds=(3, 7))
+    assert rendered == [3, 7]
+    assert created == [("gray", 3), ("mean-ab", 3), ("gray", 7), ("mean-ab", 7)]
