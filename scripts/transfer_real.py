@@ -50,6 +50,7 @@ sys.path.insert(0, str(REPO))
 from colorsurvey import models  # noqa: E402
 from colorsurvey.data import SyntheticNCD, open_dataset  # noqa: E402
 from colorsurvey.data.base import ColorDataset  # noqa: E402
+from colorsurvey.data.subset import Subset  # noqa: E402
 from colorsurvey.evaluate import evaluate  # noqa: E402
 from colorsurvey.profiles import PROFILES, get_profile  # noqa: E402
 from colorsurvey.train import train  # noqa: E402
@@ -68,27 +69,6 @@ def _commit() -> str:
         return "unknown"
 
 
-class _Photos(ColorDataset):
-    """The photos of ``parent`` at ``indices`` (the ones with colour); categories are the parent's."""
-
-    def __init__(self, parent: ColorDataset, indices: list[int]):
-        self.parent, self.indices = parent, torch.as_tensor(indices, dtype=torch.long)
-        self.categories, self.size, self.name = list(parent.categories), parent.size, parent.name
-
-    def __len__(self) -> int:
-        return int(self.indices.numel())
-
-    def _load(self, indices: torch.Tensor, device: torch.device) -> dict:
-        b = self.parent.batch(self.indices[indices], device)
-        return {k: v for k, v in b.items() if k not in ("L", "ab", "index")}
-
-    def labels(self) -> torch.Tensor:
-        return self.parent.labels()[self.indices]
-
-    def identity_params(self) -> dict:
-        return {"parent": self.parent.identity(), "indices": self.indices.tolist()}
-
-
 def photos(folder: str, resolution: int, chroma: float = 1.0) -> tuple[ColorDataset, int]:
     """The photo folder at ``resolution`` px without its colourless photos (max |ab| < ``chroma``),
     and how many were left out. ValueError when the folder holds no photo with colour."""
@@ -105,7 +85,7 @@ def photos(folder: str, resolution: int, chroma: float = 1.0) -> tuple[ColorData
     if not keep:
         raise ValueError(f"none of the {len(ds)} photos in {folder} has colour (ab = 0 everywhere): "
                          "nothing to measure a colorization against")
-    return (ds if len(keep) == len(ds) else _Photos(ds, keep)), len(ds) - len(keep)
+    return (ds if len(keep) == len(ds) else Subset(ds, keep)), len(ds) - len(keep)
 
 
 def _scores(key: str, df: pd.DataFrame, seed) -> list[dict]:

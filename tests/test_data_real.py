@@ -690,3 +690,25 @@ def test_shipped_ncd_sources():
         a = src["archives"][which]
         assert a["gdrive_id"] == fid and gdrive_file_id(a["download_url"]) == fid
         assert gdrive_file_id(a["view_url"]) == fid and "sha256" in a
+
+
+# --------------------------------------------------------------------------------------
+# Subset, CategorySubset
+# --------------------------------------------------------------------------------------
+
+def test_subset_is_the_parents_images_in_the_given_order():
+    from colorsurvey.data import SyntheticNCD
+    from colorsurvey.data.subset import CategorySubset, Subset
+    parent = SyntheticNCD("test", size=16, n=60, seed=3)
+    sub = Subset(parent, [41, 2, 17])
+    assert len(sub) == 3 and sub.categories == parent.categories
+    assert sub.labels().tolist() == parent.labels()[[41, 2, 17]].tolist()
+    a, b = sub.batch([0, 2]), parent.batch([41, 17])
+    for k in ("rgb", "L", "ab", "mask"):
+        torch.testing.assert_close(a[k], b[k])
+    assert sub.identity() != Subset(parent, [2, 41, 17]).identity()      # the order is part of what it is
+    with pytest.raises(IndexError):
+        Subset(parent, [0, 99]).batch([1])
+    few = CategorySubset(parent, parent.categories[5], n=2, skip=1)
+    assert few.indices.tolist() == [25, 45] and few.labels().tolist() == [5, 5]
+    torch.testing.assert_close(few.batch([1])["rgb"], parent.batch([45])["rgb"])

@@ -1,5 +1,6 @@
-"""A few images of one category of a data set: the few-shot setting of MemoPainter (Yoo et
-al., CVPR 2019; survey §2.5.6), where a colorizer is trained on ~10 images of a class."""
+"""Part of a data set: any images of it (:class:`Subset`), or a few images of one category
+(:class:`CategorySubset`: the few-shot setting of MemoPainter, Yoo et al., CVPR 2019; survey
+§2.5.6, where a colorizer is trained on ~10 images of a class)."""
 
 from __future__ import annotations
 
@@ -7,10 +8,34 @@ import torch
 
 from .base import ColorDataset
 
-__all__ = ["CategorySubset"]
+__all__ = ["Subset", "CategorySubset"]
 
 
-class CategorySubset(ColorDataset):
+class Subset(ColorDataset):
+    """The images ``indices`` of ``dataset``, in that order. Categories, labels, masks and every
+    other field are the parent's. ``indices``: a sequence or 1-D tensor of valid indices of
+    ``dataset`` (IndexError when a batch reaches an invalid one)."""
+
+    def __init__(self, dataset: ColorDataset, indices):
+        self.parent, self.indices = dataset, torch.as_tensor(indices, dtype=torch.long).flatten()
+        self.categories, self.size = list(dataset.categories), dataset.size
+        self.name = f"{dataset.name}[{self.indices.numel()} of {len(dataset)}]"
+
+    def __len__(self) -> int:
+        return int(self.indices.numel())
+
+    def _load(self, indices: torch.Tensor, device: torch.device) -> dict:
+        b = self.parent.batch(self.indices[indices], device)
+        return {k: v for k, v in b.items() if k not in ("L", "ab", "index")}
+
+    def labels(self) -> torch.Tensor:
+        return self.parent.labels()[self.indices]
+
+    def identity_params(self) -> dict:
+        return {"parent": self.parent.identity(), "indices": self.indices.tolist()}
+
+
+class CategorySubset(Subset):
     """The first ``n`` images (in index order, after ``skip``) of ``category`` in ``dataset``.
 
     ``category``: a name of ``dataset.categories`` or its index. Labels, masks and every other
@@ -31,19 +56,9 @@ class CategorySubset(ColorDataset):
         idx = torch.nonzero(dataset.labels() == k).flatten()[int(skip):int(skip) + int(n)]
         if idx.numel() == 0:
             raise ValueError(f"{dataset.name} has no image of {cats[k]!r} after the first {skip}")
-        self.parent, self.indices, self.label = dataset, idx, k
-        self.categories, self.size = cats, dataset.size
+        super().__init__(dataset, idx)
+        self.label = k
         self.name = f"{dataset.name}[{cats[k]}:{skip}+{idx.numel()}]"
-
-    def __len__(self) -> int:
-        return int(self.indices.numel())
-
-    def _load(self, indices: torch.Tensor, device: torch.device) -> dict:
-        b = self.parent.batch(self.indices[indices], device)
-        return {k: v for k, v in b.items() if k not in ("L", "ab", "index")}
 
     def labels(self) -> torch.Tensor:
         return torch.full((len(self),), self.label, dtype=torch.long)
-
-    def identity_params(self) -> dict:
-        return {"parent": self.parent.identity(), "indices": self.indices.tolist()}
