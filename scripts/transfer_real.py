@@ -88,6 +88,17 @@ def photos(folder: str, resolution: int, chroma: float = 1.0) -> tuple[ColorData
     return (ds if len(keep) == len(ds) else Subset(ds, keep)), len(ds) - len(keep)
 
 
+def _photo_set(photo_folder, resolution: int) -> ColorDataset:
+    """A data set as it is, or :func:`photos` of a folder (saying how many photos it left out)."""
+    if isinstance(photo_folder, ColorDataset):
+        return photo_folder
+    test_set, dropped = photos(str(photo_folder), resolution)
+    if dropped:
+        print(f"left out {dropped} photo(s) without colour (grayscale or blank): they measure no colorization",
+              flush=True)
+    return test_set
+
+
 def _scores(key: str, df: pd.DataFrame, seed) -> list[dict]:
     """Per-category and overall (mean over images) PSNR / SSIM rows of one evaluated method."""
     g = df.groupby("category")[["psnr", "ssim"]].agg(["mean", "count"])
@@ -110,21 +121,19 @@ def _unscorable(model, test_set: ColorDataset, device: str) -> str | None:
     return None
 
 
-def run(photo_folder: str, methods=METHODS, profile: str = "cpu", seeds=(0,), device: str = "cpu") -> pd.DataFrame:
+def run(photo_folder, methods=METHODS, profile: str = "cpu", seeds=(0,), device: str = "cpu") -> pd.DataFrame:
     """Per (method, seed, category) mean PSNR / SSIM of methods trained on rendered data only.
 
     ``methods``: registered keys (KeyError for an unknown one, before anything trains);
-    ``seeds``: one training run per seed (the rendered training set and the initialisation).
+    ``seeds``: one training run per seed (the rendered training set and the initialisation);
+    ``photo_folder``: a folder, or the data set :func:`photos` made of one.
     """
     P = get_profile(profile)
     known = set(models.list_models())
     unknown = [m for m in methods if m not in known]
     if unknown:
         raise KeyError(f"unknown method(s) {', '.join(map(repr, unknown))}; known: {', '.join(sorted(known))}")
-    test_set, dropped = photos(photo_folder, P.resolution)
-    if dropped:
-        print(f"left out {dropped} photo(s) without colour (grayscale or blank): they measure no colorization",
-              flush=True)
+    test_set = _photo_set(photo_folder, P.resolution)
     rows = []
     for seed in seeds:
         train_set = SyntheticNCD("train", size=P.resolution, n=P.train_images, seed=seed)
@@ -184,9 +193,10 @@ def flat_colours(test_set: ColorDataset) -> tuple[dict, dict]:
     return own, per_cat
 
 
-def ceilings(photo_folder: str, profile: str = "cpu") -> pd.DataFrame:
-    """Scores of one flat, true colour inside each photo's object (see the module docstring)."""
-    test_set, _ = photos(photo_folder, get_profile(profile).resolution)
+def ceilings(photo_folder, profile: str = "cpu") -> pd.DataFrame:
+    """Scores of one flat, true colour inside each photo's object (see the module docstring);
+    ``photo_folder``: a folder, or the data set :func:`photos` made of one."""
+    test_set = _photo_set(photo_folder, get_profile(profile).resolution)
     _, per_cat = flat_colours(test_set)
     rows = []
     for key, table in (("ceiling: one colour per category", per_cat), ("ceiling: one colour per photo", None)):
@@ -276,15 +286,15 @@ def main(argv=None) -> int:
     out = Path(a.out)
     try:
         old = _read_existing(out)
-        photos(str(folder), get_profile(a.profile).resolution)       # the folder holds photos with colour
+        test_set = _photo_set(str(folder), get_profile(a.profile).resolution)    # read once, checked first
     except ValueError as e:
         ap.error(str(e))
     torch.set_num_threads(int(threads))
     commit = _commit()              # the renderer measured is the one at the start
-    df = run(str(folder), methods, a.profile, seeds, a.device)
+    df = run(test_set, methods, a.profile, seeds, a.device)
     df.insert(0, "renderer", a.tag)
     if a.ceilings:
-        ce = ceilings(str(folder), a.profile)
+        ce = ceilings(test_set, a.profile)
         ce.insert(0, "renderer", "ceiling")
         df = pd.concat([df, ce], ignore_index=True)
     df.insert(1, "photos", folder.resolve().name)
