@@ -36,7 +36,6 @@ import datetime as _dt
 import os
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -53,6 +52,7 @@ from colorsurvey.data.base import ColorDataset  # noqa: E402
 from colorsurvey.data.subset import Subset  # noqa: E402
 from colorsurvey.evaluate import evaluate  # noqa: E402
 from colorsurvey.profiles import PROFILES, get_profile  # noqa: E402
+from colorsurvey.runs import atomic_write_text  # noqa: E402
 from colorsurvey.train import train  # noqa: E402
 
 METHODS = ("gray", "mean-ab", "unet", "deep-colorization", "colorful", "de2co", "realtime-ug")
@@ -75,13 +75,12 @@ def photos(folder: str, resolution: int, chroma: float = 1.0) -> tuple[ColorData
     try:
         ds = open_dataset(folder, split="all", size=resolution)
     except ValueError as e:
-        if "found no images" in str(e) or "no image" in str(e):
+        if str(e).startswith("found no images"):
             raise ValueError(f"no photos in {folder}: give a folder <folder>/<Category>/*.jpg (or .png)") from None
         raise
     keep = []
-    for s in range(0, len(ds), 256):
-        ab = ds.batch(list(range(s, min(s + 256, len(ds)))))["ab"]
-        keep += [s + i for i in range(ab.shape[0]) if float(ab[i].abs().amax()) >= chroma]
+    for b in ds.iterate(256):
+        keep += b["index"][b["ab"].flatten(1).abs().amax(1) >= chroma].tolist()
     if not keep:
         raise ValueError(f"none of the {len(ds)} photos in {folder} has colour (ab = 0 everywhere): "
                          "nothing to measure a colorization against")
@@ -121,6 +120,10 @@ def _unscorable(model, test_set: ColorDataset, device: str) -> str | None:
     return None
 
 
+def _unknown(methods) -> list[str]:
+    return [m for m in methods if m not in models.list_models()]
+
+
 def run(photo_folder, methods=METHODS, profile: str = "cpu", seeds=(0,), device: str = "cpu") -> pd.DataFrame:
     """Per (method, seed, category) mean PSNR / SSIM of methods trained on rendered data only.
 
@@ -129,10 +132,9 @@ def run(photo_folder, methods=METHODS, profile: str = "cpu", seeds=(0,), device:
     ``photo_folder``: a folder, or the data set :func:`photos` made of one.
     """
     P = get_profile(profile)
-    known = set(models.list_models())
-    unknown = [m for m in methods if m not in known]
-    if unknown:
-        raise KeyError(f"unknown method(s) {', '.join(map(repr, unknown))}; known: {', '.join(sorted(known))}")
+    if _unknown(methods):
+        raise KeyError(f"unknown method(s) {', '.join(map(repr, _unknown(methods)))}; "
+                       f"known: {', '.join(sorted(models.list_models()))}")
     test_set = _photo_set(photo_folder, P.resolution)
     rows = []
     for seed in seeds:
@@ -156,40 +158,37 @@ def run(photo_folder, methods=METHODS, profile: str = "cpu", seeds=(0,), device:
 
 
 class _FlatColour(torch.nn.Module):
-    """Not a method: paints one flat ab, read from the photo's truth, inside the object mask."""
+    """Not a method: paints one flat ab, read from the photos' truth, inside the object mask.
+
+    ``table``: ab (2,) by the batch's ``label`` (``by="label"``, one colour per category) or by
+    its ``index`` (``by="index"``, each photo's own); a photo not in it gets nothing painted."""
 
     eval_samples = 0
 
-    def __init__(self, key: str, per_category: dict | None):
+    def __init__(self, key: str, table: dict, by: str):
         super().__init__()
         self.card = SimpleNamespace(key=key)
-        self.per_category = per_category          # label -> ab (2,), or None: each photo's own mean
+        self.table, self.by = table, by
 
     def predict(self, batch) -> torch.Tensor:
         ab, mask = batch["ab"].float(), batch["mask"][:, :1] > 0.5
         out = torch.zeros_like(ab)
-        for i in range(ab.shape[0]):
-            if not mask[i].any():
-                continue                          # no object found on white: nothing to paint
-            if self.per_category is not None:
-                mean = self.per_category.get(int(batch["label"][i]), torch.zeros(2))
-            else:
-                mean = ab[i][:, mask[i, 0]].mean(1)
-            out[i] = torch.where(mask[i], mean.view(2, 1, 1), out[i])
+        for i, k in enumerate(batch[self.by].tolist()):
+            if k in self.table:
+                out[i] = torch.where(mask[i], self.table[k].view(2, 1, 1), out[i])
         return out
 
 
 def flat_colours(test_set: ColorDataset) -> tuple[dict, dict]:
     """(photo index -> its mean ab inside the object, label -> the unweighted mean of its photos'
     means); photos where no object is found on white are in neither."""
-    own, labels = {}, []
-    for s in range(0, len(test_set), 256):
-        b = test_set.batch(list(range(s, min(s + 256, len(test_set)))))
+    own, label = {}, {}
+    for b in test_set.iterate(256):
         mask = b["mask"][:, 0] > 0.5
-        own.update({s + i: b["ab"][i][:, mask[i]].mean(1) for i in range(mask.shape[0]) if mask[i].any()})
-        labels += b["label"].tolist()
-    per_cat = {k: torch.stack([own[i] for i in own if labels[i] == k]).mean(0)
-               for k in set(labels[i] for i in own)}
+        for i, m, ab, y in zip(b["index"].tolist(), mask, b["ab"], b["label"].tolist()):
+            if m.any():
+                own[i], label[i] = ab[:, m].mean(1), y
+    per_cat = {k: torch.stack([own[i] for i in own if label[i] == k]).mean(0) for k in set(label.values())}
     return own, per_cat
 
 
@@ -197,12 +196,13 @@ def ceilings(photo_folder, profile: str = "cpu") -> pd.DataFrame:
     """Scores of one flat, true colour inside each photo's object (see the module docstring);
     ``photo_folder``: a folder, or the data set :func:`photos` made of one."""
     test_set = _photo_set(photo_folder, get_profile(profile).resolution)
-    _, per_cat = flat_colours(test_set)
+    own, per_cat = flat_colours(test_set)
     rows = []
-    for key, table in (("ceiling: one colour per category", per_cat), ("ceiling: one colour per photo", None)):
-        df = evaluate(_FlatColour(key, table), test_set, progress=False, metrics=("psnr", "ssim"))
-        rows += _scores(key, df, pd.NA)
-        print(f"{key}: PSNR {df.psnr.mean():.2f} SSIM {df.ssim.mean():.4f}", flush=True)
+    for model in (_FlatColour("ceiling: one colour per category", per_cat, by="label"),
+                  _FlatColour("ceiling: one colour per photo", own, by="index")):
+        df = evaluate(model, test_set, progress=False, metrics=("psnr", "ssim"))
+        rows += _scores(model.card.key, df, pd.NA)
+        print(f"{model.card.key}: PSNR {df.psnr.mean():.2f} SSIM {df.ssim.mean():.4f}", flush=True)
     out = pd.DataFrame(rows)
     out["note"] = "not a method: reads the photos' true colours"
     return out
@@ -277,9 +277,8 @@ def main(argv=None) -> int:
         ap.error(f"--tag {a.tag!r}: give a name for the renderer measured ('ceiling' is the ceilings' own)")
     seeds = _split(a.seeds, "--seeds", ap, int)
     methods = _split(a.methods, "--methods", ap)
-    unknown = [m for m in methods if m not in models.list_models()]
-    if unknown:
-        ap.error(f"unknown method(s) {', '.join(unknown)}; known: {', '.join(sorted(models.list_models()))}")
+    if _unknown(methods):
+        ap.error(f"unknown method(s) {', '.join(_unknown(methods))}; known: {', '.join(sorted(models.list_models()))}")
     threads = os.environ.get("OMP_NUM_THREADS", "1")
     if not threads.isdigit() or int(threads) < 1:
         ap.error(f"OMP_NUM_THREADS={threads!r}: give a positive integer")
@@ -298,7 +297,6 @@ def main(argv=None) -> int:
         ce.insert(0, "renderer", "ceiling")
         df = pd.concat([df, ce], ignore_index=True)
     df.insert(1, "photos", folder.resolve().name)
-    df["seed"] = df["seed"].astype("Int64")
     df["profile"] = a.profile
     df["date"] = _dt.date.today().isoformat()
     df["commit"] = commit
@@ -307,17 +305,8 @@ def main(argv=None) -> int:
          f"--seeds {','.join(map(str, seeds))} --methods {','.join(methods)}", f"--profile {a.profile}"]
         + (["--ceilings"] if a.ceilings else []) + ([f"--device {a.device}"] if a.device != "cpu" else []))
     df = _merge(old, df)
-    if "seed" in df:
-        df["seed"] = pd.to_numeric(df["seed"], errors="coerce").astype("Int64")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out.parent, suffix=".csv.tmp")
-    os.close(fd)
-    try:
-        df.to_csv(tmp, index=False, float_format="%.4f")
-        os.replace(tmp, out)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    df["seed"] = pd.to_numeric(df["seed"], errors="coerce").astype("Int64")     # ceilings have none
+    atomic_write_text(out, df.to_csv(index=False, float_format="%.4f"))
     print(f"wrote {out}")
     return 0
 

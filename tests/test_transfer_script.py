@@ -41,7 +41,8 @@ def test_flat_colour_paints_the_true_mean_inside_the_object_only(tr, tmp_path):
     from colorsurvey.data import open_dataset
     ds = open_dataset(str(disks(tmp_path / "p")), split="all", size=32)
     b = ds.batch(list(range(len(ds))))
-    out = tr._FlatColour("per photo", None).predict(b)
+    own, _ = tr.flat_colours(ds)
+    out = tr._FlatColour("per photo", own, by="index").predict(b)
     m = b["mask"][:, 0] > 0.5
     for i in range(len(ds)):
         assert m[i].any() and (~m[i]).any()
@@ -49,7 +50,7 @@ def test_flat_colour_paints_the_true_mean_inside_the_object_only(tr, tmp_path):
         torch.testing.assert_close(out[i][:, m[i]].mean(1), b["ab"][i][:, m[i]].mean(1), atol=1e-3, rtol=0)
         assert out[i][:, m[i]].std(1).max() < 1e-4                   # one flat colour
     per_cat = {0: torch.tensor([30.0, 10.0]), 1: torch.tensor([-5.0, 20.0])}
-    out = tr._FlatColour("per category", per_cat).predict(b)
+    out = tr._FlatColour("per category", per_cat, by="label").predict(b)
     for i in range(len(ds)):
         torch.testing.assert_close(out[i][:, m[i]].mean(1), per_cat[int(b["label"][i])])
         assert torch.all(out[i][:, ~m[i]] == 0)
